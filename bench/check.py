@@ -1,0 +1,98 @@
+"""Regression check: run the fixed smoke benchmark and compare it with a stored baseline.
+
+A result regresses when a lower-is-better score (VOI, ARAND) grows beyond
+``baseline + abs_tol + rel_tol * baseline``. Throughput is shown but never fails the check
+(it depends on the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.results import ResultsStore, write_json
+
+SCORES = ("voi", "arand")
+DEFAULT_METHODS = ("cad", "unet2d", "superhuman3d")
+#: the fixed benchmark: everything but the method is pinned
+BENCHMARK = {"dataset": "synthetic", "profile": "smoke", "postprocess": ["waterz"], "seed": 0,
+             "device": "cpu"}
+
+
+@dataclass
+class Comparison:
+    key: str
+    score: str
+    baseline: float | None
+    current: float
+    limit: float | None
+
+    @property
+    def regressed(self) -> bool:
+        return self.limit is not None and self.current > self.limit
+
+
+def run_benchmark(methods: list[str], results_dir: Path) -> dict[str, dict[str, float]]:
+    from bench.pipeline import RunSpec, run
+
+    store = ResultsStore(results_dir)
+    out: dict[str, dict[str, float]] = {}
+    for method in methods:
+        outcome = run(RunSpec(method=method, **BENCHMARK), store)
+        for row in outcome.rows:
+            out[f"{method}/{row['postprocess']}"] = {
+                **{s: float(row[s]) for s in SCORES},
+                "infer_voxels_per_s": float(row["infer_voxels_per_s"]),
+            }
+    return out
+
+
+def compare(current: dict[str, dict[str, float]], baseline: dict[str, Any], *,
+            abs_tol: float, rel_tol: float) -> list[Comparison]:
+    rows = []
+    for key, scores in sorted(current.items()):
+        base = baseline.get("results", {}).get(key)
+        for score in SCORES:
+            b = None if base is None else base.get(score)
+            limit = None if b is None else b + abs_tol + rel_tol * b
+            rows.append(Comparison(key, score, b, scores[score], limit))
+    return rows
+
+
+def format_comparison(rows: list[Comparison]) -> str:
+    lines = [f"{'result':<24} {'score':<6} {'baseline':>9} {'current':>9} {'limit':>9}  status",
+             "-" * 70]
+    for c in rows:
+        b = "-" if c.baseline is None else f"{c.baseline:.4f}"
+        lim = "-" if c.limit is None else f"{c.limit:.4f}"
+        status = "REGRESSED" if c.regressed else ("new" if c.baseline is None else "ok")
+        lines.append(f"{c.key:<24} {c.score:<6} {b:>9} {c.current:>9.4f} {lim:>9}  {status}")
+    return "\n".join(lines)
+
+
+def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: float = 0.05,
+          rel_tol: float = 0.10, update: bool = False, results_dir: Path | None = None
+          ) -> tuple[int, str]:
+    """Run the benchmark; return (exit code, printable report)."""
+    baseline_path = Path(baseline_path)
+    baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
+    if not update and not baseline:
+        raise FileNotFoundError(
+            f"baseline {baseline_path} not found; create it with `python -m bench check --update`"
+        )
+    methods = list(methods or baseline.get("methods") or DEFAULT_METHODS)
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        current = run_benchmark(methods, Path(results_dir or tmp))
+    rows = compare(current, baseline, abs_tol=abs_tol, rel_tol=rel_tol)
+    report = format_comparison(rows)
+    if update:
+        write_json(baseline_path, {"benchmark": BENCHMARK, "methods": methods, "results": current})
+        return 0, report + f"\nbaseline written to {baseline_path}"
+    regressed = [c for c in rows if c.regressed]
+    if regressed:
+        names = ", ".join(sorted({c.key for c in regressed}))
+        return 1, report + f"\nREGRESSION beyond tolerance in: {names}"
+    return 0, report + "\nno regression"

@@ -1,0 +1,32 @@
+"""``python -m bench check``: fail when a method got worse than the stored baseline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check", help="regression check of the smoke benchmark against a baseline",
+        description="Run the fixed smoke benchmark (synthetic smoke volume, waterz, seed 0, "
+        "CPU) and compare VOI and ARAND with the stored baseline; exit 1 on a regression.",
+    )
+    p.add_argument("--baseline", default="results/baseline.json", type=Path)
+    p.add_argument("--methods", default=None, help="comma separated (default: the baseline's)")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="absolute tolerance added to the baseline (default 0.05)")
+    p.add_argument("--rel-tolerance", type=float, default=0.10,
+                   help="relative tolerance, fraction of the baseline (default 0.10)")
+    p.add_argument("--update", action="store_true", help="rewrite the baseline deliberately")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from bench.check import check
+
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    code, report = check(args.baseline, methods=methods, abs_tol=args.tolerance,
+                         rel_tol=args.rel_tolerance, update=args.update)
+    print(report)
+    return code

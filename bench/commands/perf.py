@@ -1,0 +1,34 @@
+"""``python -m bench perf {metrics,infer,segment}``: throughput benchmarks.
+
+Each target measures ours against a reference in the same run and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+TARGETS = {
+    "metrics": ("metrics.perf", "metrics vs scikit-image and waterz on a Wafer4-sized pair"),
+    "infer": ("bench.perf_infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
+    "segment": ("bench.segment.perf", "post-processing: threshold sweep vs single runs"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("perf", help="throughput benchmarks (metrics, infer, segment)")
+    targets = p.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for name, (module, help_text) in TARGETS.items():
+        tp = targets.add_parser(name, help=help_text, description=help_text)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:  # a missing optional piece should not break the whole CLI
+            tp.set_defaults(func=lambda _a, e=exc: _unavailable(e))
+            continue
+        mod.add_arguments(tp)
+        tp.set_defaults(func=mod.run)
+
+
+def _unavailable(exc: Exception) -> int:
+    print(f"error: this benchmark is unavailable: {exc}")
+    return 2

@@ -1,0 +1,31 @@
+"""``python -m bench report``: leaderboard tables and plots from the results database."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="render the leaderboard (Markdown, HTML, PNG plots)",
+        description="Render results/report/index.html and leaderboard.md from the results "
+        "database.",
+    )
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--out", default=None, help="output folder (default: RESULTS/report)")
+    p.add_argument("--rebuild-db", action="store_true",
+                   help="first re-insert every finished run directory's rows into the database")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from bench.report import build_report
+    from bench.results import ResultsStore
+
+    store = ResultsStore(args.results)
+    if args.rebuild_db:
+        print(f"rebuilt {store.rebuild()} rows from {store.runs_dir}")
+    index = build_report(store, args.out)
+    print(f"report: {index}")
+    print(f"markdown: {index.with_name('leaderboard.md')}")
+    return 0
