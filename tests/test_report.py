@@ -1,0 +1,71 @@
+"""The leaderboard report and the regression comparison, on hand-made result rows."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from bench.check import compare
+from bench.report import _pareto_front, build_report, latest_rows
+from bench.results import ResultsStore, write_json
+
+
+def _fake_run(store: ResultsStore, run_id: str, method: str, family: str, voi: float,
+              speed: float, created: str = "2026-01-01T00:00:00") -> None:
+    row = {"run_id": run_id, "created": created, "method": method, "family": family,
+           "dataset": "synthetic", "split": "test", "profile": "smoke", "postprocess": "waterz",
+           "param_name": "threshold", "param_value": 0.5, "voi": voi, "voi_split": voi / 3,
+           "voi_merge": 2 * voi / 3, "arand": voi / 10, "cremi_score": (voi * voi / 10) ** 0.5,
+           "voi_ci_low": voi - 0.1, "voi_ci_high": voi + 0.1, "infer_voxels_per_s": speed,
+           "n_parameters": 1000}
+    curve = [{"value": t, "voi_split": 1 - t, "voi_merge": t, "voi": 1.0, "arand": 0.2}
+             for t in (0.1, 0.5, 0.9)]
+    details = {"waterz": {"validation_curve": curve,
+                          "per_section": [{"voi": voi + 0.01 * z, "voi_split": 0, "voi_merge": 0,
+                                           "arand": 0} for z in range(5)]}}
+    write_json(store.run_dir(run_id) / "metrics.json", {"rows": [row], "details": details})
+    rng = np.random.default_rng(0)
+    with h5py.File(store.run_dir(run_id) / "segmentation.h5", "w") as f:
+        f["panels/z"] = np.array([0, 2])
+        f["panels/raw"] = rng.integers(0, 255, (2, 32, 32), dtype=np.uint8)
+        f["panels/gt"] = rng.integers(0, 5, (2, 32, 32)).astype(np.uint64)
+        f["waterz"] = rng.integers(0, 5, (3, 32, 32)).astype(np.uint64)
+    store.add_rows([row])
+
+
+def test_report_renders_tables_and_plots(tmp_path):
+    store = ResultsStore(tmp_path)
+    _fake_run(store, "r-cad", "cad", "distilled", 0.8, 2e6)
+    _fake_run(store, "r-2d", "unet2d", "2d", 1.2, 2e6)
+    _fake_run(store, "r-3d", "superhuman3d", "3d", 0.6, 1e5)
+    index = build_report(store)
+    page = index.read_text()
+    assert "<table>" in page and page.count("data:image/png;base64,") == 4
+    md = (index.parent / "leaderboard.md").read_text()
+    # sorted by VOI: best first
+    assert md.index("superhuman3d") < md.index("| cad") < md.index("unet2d")
+    assert "[0.500, 0.700]" in md
+    for name in ("pareto", "sweeps", "per_section", "panels"):
+        assert (index.parent / f"synthetic_{name}.png").stat().st_size > 1000
+
+
+def test_latest_row_wins():
+    old = {"dataset": "d", "method": "m", "profile": "p", "postprocess": "w", "split": "test",
+           "created": "2026-01-01", "voi": 2.0}
+    new = {**old, "created": "2026-02-01", "voi": 1.0}
+    assert latest_rows([old, new]) == [new]
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    pts = [(1.0, 0.5), (10.0, 0.9), (5.0, 1.0), (0.5, 0.4)]
+    assert _pareto_front(pts) == [(0.5, 0.4), (1.0, 0.5), (10.0, 0.9)]
+
+
+def test_compare_flags_only_regressions_beyond_tolerance():
+    baseline = {"results": {"cad/waterz": {"voi": 1.0, "arand": 0.1}}}
+    ok = compare({"cad/waterz": {"voi": 1.1, "arand": 0.1}}, baseline, abs_tol=0.05, rel_tol=0.1)
+    assert not any(c.regressed for c in ok)
+    bad = compare({"cad/waterz": {"voi": 1.3, "arand": 0.1}}, baseline, abs_tol=0.05, rel_tol=0.1)
+    assert [c.score for c in bad if c.regressed] == ["voi"]
+    new = compare({"x/waterz": {"voi": 9.0, "arand": 0.9}}, baseline, abs_tol=0.05, rel_tol=0.1)
+    assert not any(c.regressed for c in new)
