@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import sqlite3
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_failed_transaction_leaves_no_rows(tmp_path):
     store = ResultsStore(tmp_path)
     bad = _row("b")
     bad["method"] = None  # violates NOT NULL after the first row was inserted
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         store.add_rows([_row("a"), bad])
     assert store.rows() == []
 

@@ -1,0 +1,93 @@
+"""The harness end to end on the synthetic smoke profile: run, resume, report, check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.registry import METHODS
+from bench.results import ResultsStore
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    code = main(["run", "--method", "cad", "--profile", "smoke", "--results", str(root),
+                 "--device", "cpu"])
+    assert code == 0
+    return root
+
+
+def test_run_writes_rows_run_directory_and_outputs(smoke_results):
+    store = ResultsStore(smoke_results)
+    rows = store.rows(method="cad")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["dataset"] == "synthetic" and row["profile"] == "smoke"
+    assert 0 <= row["arand"] <= 1 and row["voi"] >= 0
+    assert np.isclose(row["voi"], row["voi_split"] + row["voi_merge"])
+    assert row["n_parameters"] == 900_816
+    run_dir = store.run_dir(row["run_id"])
+    for name in ("config.yaml", "environment.json", "model.pt", "predictions.h5",
+                 "segmentation.h5", "metrics.json", "run.log"):
+        assert (run_dir / name).exists(), name
+    details = json.loads((run_dir / "metrics.json").read_text())["details"]["waterz"]
+    # the threshold was chosen on validation, from a sweep of several values
+    assert len(details["validation_curve"]) > 3
+    assert row["param_value"] in [c["value"] for c in details["validation_curve"]]
+
+
+def test_resume_after_interruption_reuses_finished_stages(smoke_results, tmp_path):
+    store = ResultsStore(smoke_results)
+    run_id = store.rows(method="cad")[0]["run_id"]
+    # simulate a run killed after prediction: copy it without its evaluation outputs
+    copy = ResultsStore(tmp_path)
+    shutil.copytree(store.run_dir(run_id), copy.run_dir(run_id))
+    for name in ("segmentation.h5", "metrics.json"):
+        (copy.run_dir(run_id) / name).unlink()
+    mtime = (copy.run_dir(run_id) / "model.pt").stat().st_mtime
+    assert main(["run", "--resume", run_id, "--results", str(tmp_path)]) == 0
+    assert (copy.run_dir(run_id) / "model.pt").stat().st_mtime == mtime  # not retrained
+    resumed = copy.rows()[0]
+    original = store.rows(method="cad")[0]
+    assert resumed["voi"] == pytest.approx(original["voi"])
+
+
+def test_report_after_run(smoke_results):
+    assert main(["report", "--results", str(smoke_results)]) == 0
+    page = (smoke_results / "report" / "index.html").read_text()
+    assert "cad" in page and "data:image/png" in page
+
+
+def test_unknown_method_lists_valid_names(capsys):
+    assert main(["run", "--method", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method 'nope'" in err and "cad" in err and "unet2d" in err
+
+
+def test_check_passes_on_main_and_fails_on_a_worsened_method(tmp_path, monkeypatch):
+    baseline = tmp_path / "baseline.json"
+    assert main(["check", "--baseline", str(baseline), "--methods", "cad", "--update"]) == 0
+    assert main(["check", "--baseline", str(baseline)]) == 0
+
+    entry = METHODS.get("cad")
+
+    def worsened(**kw):
+        method = entry.factory(**kw)
+        predict = method.predict
+        rng = np.random.default_rng(0)
+
+        def noisy(raw):
+            affs = predict(raw)
+            return np.clip(affs + rng.normal(0, 0.4, affs.shape), 0, 1).astype(np.float32)
+
+        method.predict = noisy
+        return method
+
+    monkeypatch.setitem(METHODS._entries, "cad", entry.__class__(
+        entry.name, worsened, entry.family, entry.description, entry.defaults))
+    assert main(["check", "--baseline", str(baseline)]) == 1
