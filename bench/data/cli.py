@@ -1,0 +1,87 @@
+"""``python -m bench data {list,check,preview}``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from bench.data import list_datasets
+
+    for info in list_datasets():
+        res = "x".join(f"{r:g}" for r in info.resolution_nm)
+        print(f"{info.name}: {info.description}")
+        print(f"  resolution (z,y,x) nm: {res}")
+        for split, desc in info.splits.items():
+            print(f"  {split:<5}: {desc}")
+        files = ", ".join(info.expected_files) if info.expected_files else "(embedded)"
+        print(f"  files under --data-root: {files}")
+        if info.alternatives:
+            print(f"  also accepted: {', '.join(info.alternatives)}")
+    print("any file: path.h5:raw_key:labels_key (also .zarr; path.hdf alone = CREMI format; "
+          "raw.tif:labels.tif)")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from bench.data import check_data_root
+
+    root = Path(args.data_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data-root {root} is not a directory")
+    n_ok = 0
+    for entry in check_data_root(root):
+        status = "OK     " if entry["ok"] else "MISSING" if entry["missing"] else "ERROR  "
+        print(f"{status} {entry['name']}")
+        n_ok += entry["ok"]
+        for vname, v in entry["volumes"].items():
+            lab = v["labels"]
+            res = "x".join(f"{r:g}" for r in v["resolution_nm"])
+            print(f"    {vname}: raw {v['raw']['shape']} {v['raw']['dtype']}, labels "
+                  f"{'none' if lab is None else str(lab['shape']) + ' ' + lab['dtype']}, "
+                  f"resolution {res} nm")
+        if entry["ok"]:
+            print(f"    splits: {entry['splits']}  hash {entry['split_hash']}")
+        elif entry["error"]:
+            print(f"    {entry['error']}")
+        for w in entry["warnings"]:
+            print(f"    warning: {w}")
+    print(f"{n_ok} of the real datasets found under {root}; 'synthetic' is always available")
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from bench.data import load_dataset
+    from bench.data.preview import preview_volume
+
+    ds = load_dataset(args.name, data_root=args.data_root, profile=args.profile, seed=args.seed)
+    split = args.split
+    vol = ds.split(split) if split else next(iter(ds.volumes.values()))
+    out = Path(args.out or f"{args.name.replace('/', '_').replace(':', '_')}_preview.png")
+    preview_volume(vol, out, title=f"{args.name} ({split or 'whole volume'}, "
+                   f"{'x'.join(map(str, vol.shape))} voxels)")
+    print(f"wrote {out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="list, check and preview datasets",
+                                   description="Datasets: list them, check a data root, "
+                                               "write a preview PNG.")
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p = sub.add_parser("list", help="datasets, their splits and expected files")
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("check", help="what is found under --data-root (shapes, dtypes, "
+                                     "resolution)")
+    p.add_argument("--data-root", required=True, help="folder with the real datasets")
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("preview", help="PNG of a few sections and their labels")
+    p.add_argument("name", help="dataset name or file spec (see 'data list')")
+    p.add_argument("--out", help="output PNG (default NAME_preview.png)")
+    p.add_argument("--profile", default="quick", help="synthetic size: smoke, quick, paper")
+    p.add_argument("--seed", type=int, default=0, help="synthetic seed")
+    p.add_argument("--split", choices=("train", "val", "test"), help="preview one split only")
+    p.add_argument("--data-root", help="folder with the real datasets")
+    p.set_defaults(func=_cmd_preview)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])

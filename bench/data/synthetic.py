@@ -1,0 +1,647 @@
+"""Synthetic serial-section EM phantom: the embedded default dataset.
+
+The phantom is built in two stages:
+
+1. **Geometry** (:class:`NeuriteGeometry`), a pure function of ``(shape, seed, params)``:
+   neurites are tubes whose centre line is a straight oblique line that follows a smooth,
+   divergence-free flow field (so neighbours move together and the packing stays dense), plus a
+   slow wiggle; their calibre varies along z; some branch (a branch starts at its parent's centre
+   and diverges, keeping the parent's id). Every voxel belongs to the tube minimising
+   ``distance_to_centre - radius`` (an additively weighted Voronoi partition of each section),
+   which packs the space densely with cell-shaped profiles.
+2. **Rendering** (:func:`generate_synthetic_block`), section by section: cytoplasm grey level per
+   neuron, fine grain and mottling, dark membranes along cell boundaries (averaged over the
+   section thickness, so oblique membranes look blurred and faint, as in ssTEM), locally weakened
+   membranes (ambiguous in 2D, resolvable in 3D), mitochondria with cristae, vesicle clouds,
+   point-spread blur, shot-like noise, per-section contrast/brightness and illumination gradient,
+   and serial-section artifacts: shifted (misaligned) sections, blurred sections and missing
+   (blank) sections. Labels follow the shifted image, as annotators label the aligned stack.
+
+Every random quantity is derived from the seed and *global* coordinates (geometry from a seeded
+generator, per-section parameters from ``(seed, z)``, per-voxel noise from a coordinate hash), so
+any block of a volume can be generated alone and is bit-identical to the same region of the whole
+volume. Arrays are ``(Z, Y, X)``; raw is uint8; labels uint64 with 0 only on thin (about 1 px)
+boundaries between neurons.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from bench.data._noise import hash_normal, hash_uniform
+from bench.data.types import Volume
+
+# hash tags of the independent noise fields
+_T_GRAIN, _T_MOTTLE, _T_CONTRAST, _T_VESICLE, _T_NOISE, _T_BLANK, _T_ROUGH = 1, 2, 3, 4, 5, 6, 7
+_HALO = 20  # xy context rendered around a block so filters give identical values at its edge
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    """Knobs of the phantom (pixel units are xy pixels, "section" is one z step)."""
+
+    resolution_nm: tuple[float, float, float] = (40.0, 4.0, 4.0)
+    # packing: large and small neurites on jittered grids
+    big_spacing_px: float = 70.0
+    big_radius_px: tuple[float, float] = (11.0, 17.0)
+    small_spacing_px: float = 21.0
+    small_radius_px: tuple[float, float] = (4.0, 8.0)
+    calibre_variation: float = 0.25  # relative amplitude of radius changes along z
+    # motion through sections (what makes 3D context matter)
+    drift_px_per_section: tuple[float, float] = (0.8, 2.0)  # common oblique direction
+    flow_px_per_section: float = 0.9  # spatially varying part (divergence free)
+    wiggle_px: float = 2.5
+    warp_px: float = 4.0  # rms displacement bending cell boundaries
+    branch_probability: float = 0.35
+    # appearance (grey levels 0-255)
+    membrane_width_px: float = 1.1
+    membrane_darkness: float = 100.0
+    mitochondria_per_100_sections: float = 5.0
+    noise_sigma: float = 9.0
+    psf_sigma_px: float = 0.8
+    sub_slices: int = 3  # samples through the section thickness for membranes
+    # serial-section artifacts (probabilities per section)
+    p_missing: float = 0.03
+    p_blurred: float = 0.04
+    p_shifted: float = 0.06
+    shift_px: tuple[float, float] = (3.0, 8.0)
+
+    def scaled(self, factor: float) -> SyntheticParams:
+        """The same phantom with every xy length multiplied by ``factor``."""
+        def s(v):
+            return tuple(x * factor for x in v)
+
+        return replace(
+            self,
+            big_spacing_px=self.big_spacing_px * factor,
+            big_radius_px=s(self.big_radius_px),
+            small_spacing_px=self.small_spacing_px * factor,
+            small_radius_px=s(self.small_radius_px),
+            wiggle_px=self.wiggle_px * factor,
+            warp_px=self.warp_px * factor,
+        )
+
+
+@dataclass
+class NeuriteGeometry:
+    """Tubes of one synthetic volume, all arrays indexed by tube.
+
+    ``center(z)`` = ``p0 + v (z - zref) + wiggle(z) - wiggle(zref)``, in (y, x) pixels.
+    """
+
+    ids: np.ndarray  # (N,) uint64 neuron id (branches share their parent's id)
+    p0: np.ndarray  # (N, 2) centre at zref
+    zref: np.ndarray  # (N,)
+    v: np.ndarray  # (N, 2) px per section
+    wig_amp: np.ndarray  # (N, K, 2)
+    wig_freq: np.ndarray  # (N, K)
+    wig_phase: np.ndarray  # (N, K, 2)
+    r0: np.ndarray  # (N,)
+    r_freq: np.ndarray  # (N,)
+    r_phase: np.ndarray  # (N,)
+    z0: np.ndarray  # (N,) first section (inclusive, float)
+    z1: np.ndarray  # (N,) last section
+    calibre_variation: float
+    # mitochondria: tube index, z range, offset from the tube centre (y, x), radius
+    mito_tube: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    mito_z: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    mito_offset: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    mito_radius: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per-id appearance (indexed by id; id 0 unused)
+    cyto_level: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    vesicle_rich: np.ndarray = field(default_factory=lambda: np.zeros(1, bool))
+    # smooth warp of tissue coordinates: sum of plane waves (k = (ky, kx, kz), phase, amplitude)
+    warp_k: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    warp_phase: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    warp_amp: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+
+    @property
+    def warp_px(self) -> float:
+        """Upper bound of the warp displacement."""
+        return float(np.abs(self.warp_amp).sum(0).max()) if len(self.warp_amp) else 0.0
+
+    def center(self, z: float, idx: np.ndarray) -> np.ndarray:
+        w = self.wig_freq[idx]
+        ph = self.wig_phase[idx]
+        zr = self.zref[idx][:, None, None]
+        wig = np.sin(w[:, :, None] * z + ph) - np.sin(w[:, :, None] * zr + ph)
+        lin = self.v[idx] * (z - self.zref[idx])[:, None]
+        return self.p0[idx] + lin + (self.wig_amp[idx] * wig).sum(axis=1)
+
+    def radius(self, z: float, idx: np.ndarray) -> np.ndarray:
+        r = self.r0[idx] * (1.0 + self.calibre_variation * np.sin(self.r_freq[idx] * z
+                                                                 + self.r_phase[idx]))
+        # branches taper over their last sections instead of stopping abruptly
+        to_end = np.minimum(z - self.z0[idx], self.z1[idx] - z)
+        return r * np.clip(0.4 + 0.15 * to_end, 0.4, 1.0)
+
+
+def build_geometry(shape: tuple[int, int, int], seed: int,
+                   params: SyntheticParams) -> NeuriteGeometry:
+    """The neurite tubes of a volume of ``shape`` (Z, Y, X); deterministic in ``seed``."""
+    Z, Y, X = shape
+    p = params
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6E0]))
+    zmid = (Z - 1) / 2.0
+    # common drift and a divergence-free flow field psi -> v = (dpsi/dx, -dpsi/dy)
+    angle = rng.uniform(0, 2 * np.pi)
+    speed = rng.uniform(*p.drift_px_per_section)
+    v_common = speed * np.array([np.sin(angle), np.cos(angle)])
+    n_modes = 3
+    k_len = 2 * np.pi / rng.uniform(150, 400, n_modes)
+    k_dir = rng.uniform(0, 2 * np.pi, n_modes)
+    kvec = np.stack([k_len * np.sin(k_dir), k_len * np.cos(k_dir)], 1)  # (modes, 2) (ky, kx)
+    k_phase = rng.uniform(0, 2 * np.pi, n_modes)
+    k_amp = p.flow_px_per_section / (k_len * n_modes)
+
+    def flow(pts: np.ndarray) -> np.ndarray:
+        arg = pts @ kvec.T + k_phase  # (N, modes)
+        c = np.cos(arg) * k_amp
+        return np.stack([c @ kvec[:, 1], -(c @ kvec[:, 0])], 1)
+
+    vmax = speed + p.flow_px_per_section + 0.3
+    margin = p.big_spacing_px + p.big_radius_px[1]
+    pad = vmax * (Z / 2.0) + 2 * p.wiggle_px + margin
+
+    def jittered_grid(spacing: float) -> np.ndarray:
+        ny = int(np.ceil((Y + 2 * pad) / spacing))
+        nx = int(np.ceil((X + 2 * pad) / spacing))
+        gy, gx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        pts = np.stack([gy.ravel(), gx.ravel()], 1).astype(float) + 0.5
+        # hexagonal offset of odd rows packs more evenly than a square grid
+        pts[:, 1] += 0.5 * (gy.ravel() % 2)
+        pts += rng.uniform(-0.35, 0.35, pts.shape)
+        return pts * spacing - pad
+
+    big = jittered_grid(p.big_spacing_px)
+    big_r = rng.uniform(*p.big_radius_px, len(big))
+    small = jittered_grid(p.small_spacing_px)
+    small_r = rng.uniform(*p.small_radius_px, len(small))
+    # no small neurite inside (or hugging) a large one at the reference section
+    dist, _ = cKDTree(big).query(small, k=1)
+    keep = dist > p.big_radius_px[1] + 0.6 * p.small_spacing_px
+    small, small_r = small[keep], small_r[keep]
+    p0 = np.concatenate([big, small])
+    r0 = np.concatenate([big_r, small_r])
+    n = len(p0)
+    v = v_common + flow(p0) + rng.normal(0, 0.08, (n, 2))
+    zref = np.full(n, zmid)
+    z0 = np.full(n, -1e9)
+    z1 = np.full(n, 1e9)
+
+    # keep only tubes whose path comes near the volume
+    zs = np.linspace(0, max(Z - 1, 0), max(2, int(np.ceil(Z / 4)) + 1))
+    path = p0[:, None, :] + v[:, None, :] * (zs[None, :, None] - zmid)
+    reach = r0[:, None] + margin + 2 * p.wiggle_px
+    inside = ((path[..., 0] > -reach) & (path[..., 0] < Y + reach)
+              & (path[..., 1] > -reach) & (path[..., 1] < X + reach)).any(1)
+    p0, r0, v = p0[inside], r0[inside], v[inside]
+    zref, z0, z1 = zref[inside], z0[inside], z1[inside]
+    n = len(p0)
+    ids = np.arange(1, n + 1, dtype=np.uint64)
+    order = rng.permutation(n)  # ids do not encode position
+    ids = ids[order]
+
+    K = 2
+    wig_amp = rng.uniform(0, p.wiggle_px, (n, K, 1)) * _unit(rng.uniform(0, 2 * np.pi, (n, K)))
+    wig_freq = rng.uniform(0.04, 0.2, (n, K))
+    wig_phase = rng.uniform(0, 2 * np.pi, (n, K, 2))
+    r_freq = rng.uniform(0.05, 0.25, n)
+    r_phase = rng.uniform(0, 2 * np.pi, n)
+    geo = NeuriteGeometry(ids, p0, zref, v, wig_amp, wig_freq, wig_phase, r0, r_freq, r_phase,
+                          z0, z1, p.calibre_variation)
+
+    # branches: start at the parent's centre at section zb and diverge for a while
+    parents = np.flatnonzero((rng.random(n) < p.branch_probability) & (r0 >= 5.0))
+    nb = len(parents)
+    if nb:
+        zb = rng.uniform(0, max(Z - 1, 1), nb)
+        start = np.stack([geo.center(float(z), np.array([i]))[0]
+                          for z, i in zip(zb, parents, strict=True)])
+        length = rng.uniform(12, 45, nb)
+        up = rng.random(nb) < 0.5
+        deflect = rng.uniform(1.0, 2.5, nb)[:, None] * _unit(rng.uniform(0, 2 * np.pi, nb))
+        geo.ids = np.concatenate([geo.ids, ids[parents]])
+        geo.p0 = np.concatenate([geo.p0, start])
+        geo.zref = np.concatenate([geo.zref, zb])
+        geo.v = np.concatenate([geo.v, v[parents] + deflect])
+        geo.wig_amp = np.concatenate([geo.wig_amp, 0.5 * wig_amp[parents]])
+        geo.wig_freq = np.concatenate([geo.wig_freq, wig_freq[parents]])
+        geo.wig_phase = np.concatenate([geo.wig_phase, rng.uniform(0, 2 * np.pi, (nb, K, 2))])
+        geo.r0 = np.concatenate([geo.r0, np.maximum(3.0, 0.55 * r0[parents])])
+        geo.r_freq = np.concatenate([geo.r_freq, r_freq[parents]])
+        geo.r_phase = np.concatenate([geo.r_phase, r_phase[parents]])
+        geo.z0 = np.concatenate([geo.z0, np.where(up, zb, zb - length)])
+        geo.z1 = np.concatenate([geo.z1, np.where(up, zb + length, zb)])
+
+    # mitochondria run along their neurite for a few to a few tens of sections
+    rate = p.mitochondria_per_100_sections * max(Z, 1) / 100.0 * (r0 / r0.mean())
+    counts = rng.poisson(rate)
+    mt = np.repeat(np.arange(n), counts)
+    m = len(mt)
+    mz_c = rng.uniform(-5, Z + 5, m)
+    mz_l = rng.uniform(4, 20, m)
+    mrad = np.clip(rng.uniform(0.3, 0.5, m) * r0[mt], 2.5, 7.0)
+    off = rng.uniform(0, 1, (m, 1)) * np.maximum(r0[mt] - mrad, 0)[:, None] * _unit(
+        rng.uniform(0, 2 * np.pi, m))
+    geo.mito_tube = mt
+    geo.mito_z = np.stack([mz_c - mz_l / 2, mz_c + mz_l / 2], 1)
+    geo.mito_offset = off
+    geo.mito_radius = mrad
+
+    # per-neuron appearance: most cytoplasm light grey, a few dark neurites
+    n_ids = n + 1
+    level = rng.normal(168, 12, n_ids)
+    dark = rng.random(n_ids) < 0.08
+    level[dark] = rng.normal(120, 10, dark.sum())
+    geo.cyto_level = level
+    geo.vesicle_rich = rng.random(n_ids) < 0.25
+
+    # warp: bends Voronoi edges into curved membranes; slow along z so shapes persist
+    n_w = 6
+    lam = rng.uniform(25, 90, n_w) * (p.small_spacing_px / 21.0)
+    a = rng.uniform(0, 2 * np.pi, n_w)
+    kz = rng.uniform(-1, 1, n_w) * 2 * np.pi / 40.0
+    geo.warp_k = np.stack([np.sin(a) * 2 * np.pi / lam, np.cos(a) * 2 * np.pi / lam, kz], 1)
+    geo.warp_phase = rng.uniform(0, 2 * np.pi, n_w)
+    geo.warp_amp = rng.normal(0, 1, (n_w, 2)) * p.warp_px / np.sqrt(n_w)
+    return geo
+
+
+def _unit(angle: np.ndarray) -> np.ndarray:
+    return np.stack([np.sin(angle), np.cos(angle)], -1)
+
+
+@dataclass(frozen=True)
+class SectionParams:
+    """Per-section acquisition parameters; a pure function of ``(seed, z)``."""
+
+    shift: tuple[float, float]
+    missing: bool
+    blurred: bool
+    gain: float
+    offset: float
+    gradient: tuple[float, float]
+    gamma: float
+
+
+def section_params(seed: int, z: int, params: SyntheticParams) -> SectionParams:
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EC, int(z) & 0xFFFFFFFF]))
+    u = rng.random(3)
+    shift = (0.0, 0.0)
+    if u[2] < params.p_shifted:
+        mag = rng.uniform(*params.shift_px)
+        a = rng.uniform(0, 2 * np.pi)
+        shift = (mag * math.sin(a), mag * math.cos(a))
+    else:
+        shift = tuple(rng.normal(0, 0.4, 2))  # residual alignment error
+    return SectionParams(
+        shift=(float(shift[0]), float(shift[1])),
+        missing=bool(u[0] < params.p_missing),
+        blurred=bool(u[1] < params.p_blurred),
+        gain=float(rng.uniform(0.8, 1.2)),
+        offset=float(rng.normal(0, 10)),
+        gradient=(float(rng.normal(0, 0.04)), float(rng.normal(0, 0.04))),
+        gamma=float(2 ** rng.uniform(-0.25, 0.25)),
+    )
+
+
+def _partition(geo: NeuriteGeometry, z: float, yy: np.ndarray, xx: np.ndarray, y_lo: float,
+               x_lo: float, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted Voronoi labels of one (sub-)section at the tissue coordinates ``(yy, xx)``.
+
+    ``yy``/``xx`` are 2-D float arrays: a unit-step grid starting at ``(y_lo, x_lo)`` displaced
+    by at most ``geo.warp_px`` (the warp bends the otherwise straight Voronoi edges).
+    Returns ``(label, d1, d2)``: the winning id, its weighted distance, and the best weighted
+    distance among *other* ids (their difference measures the distance to the boundary).
+    """
+    h, w = yy.shape
+    label = np.zeros((h, w), np.uint64)
+    d1 = np.full((h, w), np.inf, np.float32)
+    d2 = np.full((h, w), np.inf, np.float32)
+    active = np.flatnonzero((geo.z0 <= z) & (z <= geo.z1))
+    if len(active) == 0:
+        return label, d1, d2
+    c = geo.center(z, active)
+    r = geo.radius(z, active)
+    reach = r + margin
+    pad = geo.warp_px + 1
+    near = ((c[:, 0] + reach > y_lo - pad) & (c[:, 0] - reach < y_lo + h + pad)
+            & (c[:, 1] + reach > x_lo - pad) & (c[:, 1] - reach < x_lo + w + pad))
+    for t in np.flatnonzero(near):
+        cy, cx, rr, R = c[t, 0], c[t, 1], r[t], reach[t] + pad
+        i0 = max(0, int(np.floor(cy - R - y_lo)))
+        i1 = min(h, int(np.ceil(cy + R - y_lo)) + 1)
+        j0 = max(0, int(np.floor(cx - R - x_lo)))
+        j1 = min(w, int(np.ceil(cx + R - x_lo)) + 1)
+        if i0 >= i1 or j0 >= j1:
+            continue
+        dy = yy[i0:i1, j0:j1] - np.float32(cy)
+        dx = xx[i0:i1, j0:j1] - np.float32(cx)
+        d = np.sqrt(dy * dy + dx * dx) - np.float32(rr)
+        tid = geo.ids[active[t]]
+        L = label[i0:i1, j0:j1]
+        D1 = d1[i0:i1, j0:j1]
+        D2 = d2[i0:i1, j0:j1]
+        same = L == tid
+        better = d < D1
+        # a different id takes over: the old winner becomes the runner-up
+        takeover = better & ~same
+        D2[takeover] = D1[takeover]
+        # a different id that does not win may still be the best runner-up
+        runner = ~better & ~same & (d < D2)
+        D2[runner] = d[runner]
+        D1[better] = d[better]
+        L[takeover] = tid
+    return label, d1, d2
+
+
+def _tissue_coords(geo: NeuriteGeometry, z: float, ys: np.ndarray,
+                   xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Warped float32 coordinates of the grid ``ys x xs`` (smooth in x, y and z)."""
+    yy = np.broadcast_to(ys[:, None], (len(ys), len(xs))).astype(np.float32)
+    xx = np.broadcast_to(xs[None, :], (len(ys), len(xs))).astype(np.float32)
+    wy = np.zeros_like(yy)
+    wx = np.zeros_like(xx)
+    for k in range(len(geo.warp_k)):
+        ky, kx, kz = geo.warp_k[k]
+        arg = (ky * ys[:, None] + kx * xs[None, :] + kz * z + geo.warp_phase[k]).astype(np.float32)
+        s = np.sin(arg)
+        wy += np.float32(geo.warp_amp[k, 0]) * s
+        wx += np.float32(geo.warp_amp[k, 1]) * np.cos(arg)
+    return yy + wy, xx + wx
+
+
+def _smooth_noise(seed: int, tag: int, z: int, ys: np.ndarray, xs: np.ndarray,
+                  sigma: float) -> np.ndarray:
+    """Gaussian-filtered white noise with unit variance on the grid ``ys x xs``.
+
+    The noise is drawn on a grid extended by the filter radius, so the values depend only on
+    global coordinates (identical whichever block asks for them).
+    """
+    r = int(4.0 * sigma + 0.5) + 1
+    ys_x = np.arange(ys[0] - r, ys[-1] + r + 1)
+    xs_x = np.arange(xs[0] - r, xs[-1] + r + 1)
+    n = hash_normal(seed, tag, z, ys_x, xs_x)
+    f = ndimage.gaussian_filter(n, sigma, mode="nearest")[r:-r, r:-r]
+    return f * np.float32(2 * sigma * math.sqrt(math.pi))
+
+
+def _render_section(geo: NeuriteGeometry, seed: int, z: int, y0: int, y1: int, x0: int, x1: int,
+                    p: SyntheticParams) -> tuple[np.ndarray, np.ndarray]:
+    sp = section_params(seed, z, p)
+    ys_i = np.arange(y0 - _HALO, y1 + _HALO)
+    xs_i = np.arange(x0 - _HALO, x1 + _HALO)
+    # the section is imaged shifted: sample the tissue at shifted coordinates
+    ys = ys_i + sp.shift[0]
+    xs = xs_i + sp.shift[1]
+    margin = 1.3 * p.small_spacing_px
+    yy, xx = _tissue_coords(geo, float(z), ys, xs)
+    y_lo, x_lo = float(ys[0]), float(xs[0])
+    label, d1, d2 = _partition(geo, float(z), yy, xx, y_lo, x_lo, margin)
+    gap = d2 - d1
+    crop = (slice(_HALO, _HALO + y1 - y0), slice(_HALO, _HALO + x1 - x0))
+    # 1 px boundaries: a voxel is 0 where its label differs from the next one along y or x
+    # (the halo supplies the neighbours, so blocks agree with the whole volume)
+    edge = np.zeros(label.shape, bool)
+    edge[:-1] |= label[:-1] != label[1:]
+    edge[:, :-1] |= label[:, :-1] != label[:, 1:]
+    labels = np.where(edge, 0, label)[crop].astype(np.uint64)
+
+    # membranes: average the dark boundary profile through the section thickness
+    n_sub = max(1, p.sub_slices)
+    offsets = [0.0] if n_sub == 1 else list(np.linspace(-0.4, 0.4, n_sub))
+    memb = np.zeros_like(d1)
+    for o in offsets:
+        g = gap if o == 0.0 else np.subtract(
+            *_partition(geo, z + o, yy, xx, y_lo, x_lo, margin)[2:0:-1])
+        memb += np.exp(-((0.5 * g / p.membrane_width_px) ** 2))
+    memb /= len(offsets)
+    # membranes of real tissue are not uniform lines: vary their thickness and darkness
+    rough = _smooth_noise(seed, _T_ROUGH, z, ys_i, xs_i, 2.0)
+    memb = memb ** np.float32(1.0 / 1.6) * np.clip(1.0 + 0.35 * rough, 0.4, 1.6)
+
+    img = geo.cyto_level[label.astype(np.int64)].astype(np.float32)
+    # cytoplasm: fine granular texture (ribosomes, cytoskeleton) plus slow mottling
+    grain = _smooth_noise(seed, _T_GRAIN, z, ys_i, xs_i, 0.9)
+    img += 13.0 * grain - 10.0 * np.maximum(grain - 1.2, 0) ** 2
+    img += 7.0 * _smooth_noise(seed, _T_MOTTLE, z, ys_i, xs_i, 3.0)
+    # membrane contrast varies slowly; where it is weak the boundary is ambiguous in 2D
+    cfield = _smooth_noise(seed, _T_CONTRAST, z, ys_i, xs_i, 8.0)
+    contrast = np.clip(0.85 + 0.35 * cfield, 0.3, 1.0)
+    img -= p.membrane_darkness * contrast * memb
+
+    # mitochondria: dark bodies with bright stripes (cristae), clipped to their neurite
+    mit = np.flatnonzero((geo.mito_z[:, 0] <= z) & (z <= geo.mito_z[:, 1]))
+    if len(mit):
+        tubes = geo.mito_tube[mit]
+        alive = (geo.z0[tubes] <= z) & (z <= geo.z1[tubes])
+        mit, tubes = mit[alive], tubes[alive]
+    if len(mit):
+        mc = geo.center(float(z), tubes) + geo.mito_offset[mit]
+        for k, t in enumerate(tubes):
+            rm = geo.mito_radius[mit[k]]
+            i0 = max(0, int(np.floor(mc[k, 0] - rm - 2 - ys[0])))
+            i1 = min(len(ys), int(np.ceil(mc[k, 0] + rm + 2 - ys[0])) + 1)
+            j0 = max(0, int(np.floor(mc[k, 1] - rm - 2 - xs[0])))
+            j1 = min(len(xs), int(np.ceil(mc[k, 1] + rm + 2 - xs[0])) + 1)
+            if i0 >= i1 or j0 >= j1:
+                continue
+            dy = (ys[i0:i1] - mc[k, 0])[:, None]
+            dx = (xs[j0:j1] - mc[k, 1])[None, :]
+            dist = np.sqrt(dy ** 2 + dx ** 2)
+            body = np.clip(rm + 0.5 - dist, 0, 1) * (label[i0:i1, j0:j1] == geo.ids[t])
+            angle = 2.3 * mit[k]
+            stripes = np.cos((dy * math.sin(angle) + dx * math.cos(angle)) * 1.4)
+            rim = np.exp(-((dist - rm) / 0.8) ** 2) * (label[i0:i1, j0:j1] == geo.ids[t])
+            img[i0:i1, j0:j1] -= (body * (70.0 - 30.0 * stripes) + 35.0 * rim).astype(np.float32)
+
+    # vesicles: small dark rings, dense in some neurites (boutons), sparse elsewhere
+    u = hash_uniform(seed, _T_VESICLE, z, ys_i, xs_i)
+    rich = geo.vesicle_rich[label.astype(np.int64)]
+    density = np.where(rich, 0.006, 0.0008) * (memb < 0.2) * (label > 0)
+    spikes = (u < density).astype(np.float32)
+    img -= 45.0 * ndimage.convolve(spikes, _RING, mode="constant")
+
+    # optics and acquisition
+    img = ndimage.gaussian_filter(img, 2.5 if sp.blurred else p.psf_sigma_px, mode="nearest")
+    yy = (ys_i - 0.0)[:, None].astype(np.float32)
+    xx = (xs_i - 0.0)[None, :].astype(np.float32)
+    img = (img - 128.0) * sp.gain + 128.0 + sp.offset
+    img += sp.gradient[0] * (yy % 512 - 256) + sp.gradient[1] * (xx % 512 - 256)
+    img = 255.0 * (np.clip(img, 0, 255) / 255.0) ** sp.gamma
+    img += p.noise_sigma * hash_normal(seed, _T_NOISE, z, ys_i, xs_i)
+    if sp.missing:
+        # a lost section: a flat, noisy frame (labels stay, as in annotated stacks)
+        img = 35.0 + 6.0 * hash_normal(seed, _T_BLANK, z, ys_i, xs_i)
+    raw = np.clip(np.rint(img[crop]), 0, 255).astype(np.uint8)
+    return raw, labels
+
+
+def _ring_kernel(radius: float = 3.2, width: float = 0.9) -> np.ndarray:
+    r = int(np.ceil(radius + 3 * width))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    d = np.sqrt(yy ** 2 + xx ** 2)
+    return np.exp(-((d - radius) / width) ** 2).astype(np.float32)
+
+
+_RING = _ring_kernel()
+
+
+def _normalize_roi(shape: tuple[int, int, int], roi) -> tuple[tuple[int, int], ...]:
+    if roi is None:
+        return tuple((0, s) for s in shape)
+    if len(roi) != 3:
+        raise ValueError(f"roi must give 3 ranges (z, y, x), got {roi!r}")
+    out = []
+    for axis, (r, s) in enumerate(zip(roi, shape, strict=True)):
+        if isinstance(r, slice):
+            if r.step not in (None, 1):
+                raise ValueError(f"roi axis {axis}: step must be 1, got {r.step}")
+            a, b = r.indices(s)[:2]
+        else:
+            a, b = (int(r[0]), int(r[1]))
+        if not 0 <= a < b <= s:
+            raise ValueError(f"roi axis {axis}: range [{a}, {b}) is empty or outside [0, {s})")
+        out.append((a, b))
+    return tuple(out)
+
+
+def _check_shape(shape) -> tuple[int, int, int]:
+    if len(shape) != 3 or any(int(s) < 1 for s in shape):
+        raise ValueError(f"shape must be 3 positive sizes (Z, Y, X), got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+_GEOMETRY_CACHE: dict = {}
+
+
+def _geometry(shape, seed, params) -> NeuriteGeometry:
+    key = (shape, int(seed), params)
+    if key not in _GEOMETRY_CACHE:
+        if len(_GEOMETRY_CACHE) > 8:
+            _GEOMETRY_CACHE.clear()
+        _GEOMETRY_CACHE[key] = build_geometry(shape, seed, params)
+    return _GEOMETRY_CACHE[key]
+
+
+def generate_synthetic_block(
+    shape: tuple[int, int, int],
+    roi,
+    *,
+    seed: int = 0,
+    params: SyntheticParams | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw and labels of region ``roi`` of the synthetic volume of size ``shape``.
+
+    Parameters
+    ----------
+    shape
+        Size ``(Z, Y, X)`` of the whole (virtual) volume; the geometry depends on it.
+    roi
+        Region as three ``slice`` objects or ``(start, stop)`` pairs; ``None`` = everything.
+    seed
+        Any non-negative integer; the same seed gives bit-identical data.
+    params
+        Appearance and geometry knobs (:class:`SyntheticParams`).
+
+    Returns
+    -------
+    raw, labels
+        ``(z, y, x)`` uint8 and uint64 arrays of the region, bit-identical to the same region
+        of :func:`generate_synthetic` of the whole volume.
+    """
+    shape = _check_shape(shape)
+    params = params or SyntheticParams()
+    (z0, z1), (y0, y1), (x0, x1) = _normalize_roi(shape, roi)
+    geo = _geometry(shape, seed, params)
+    raw = np.empty((z1 - z0, y1 - y0, x1 - x0), np.uint8)
+    labels = np.empty(raw.shape, np.uint64)
+    for k, z in enumerate(range(z0, z1)):
+        raw[k], labels[k] = _render_section(geo, seed, z, y0, y1, x0, x1, params)
+    return raw, labels
+
+
+def generate_synthetic(
+    shape: tuple[int, int, int],
+    *,
+    seed: int = 0,
+    params: SyntheticParams | None = None,
+    name: str = "synthetic",
+) -> Volume:
+    """A synthetic serial-section EM volume with dense 3D neuron labels.
+
+    Parameters
+    ----------
+    shape
+        ``(Z, Y, X)`` in voxels.
+    seed
+        Same seed -> bit-identical volume; different seeds give different tissue.
+    params
+        :class:`SyntheticParams`; its ``resolution_nm`` (default 40 x 4 x 4 nm, z first) is
+        recorded on the volume.
+
+    Returns
+    -------
+    Volume
+        raw ``(Z, Y, X)`` uint8 and labels uint64 (0 only on ~1 px boundaries between neurons).
+    """
+    params = params or SyntheticParams()
+    raw, labels = generate_synthetic_block(shape, None, seed=seed, params=params)
+    return Volume(raw, labels, tuple(float(r) for r in params.resolution_nm), name=name)
+
+
+class SyntheticArray:
+    """A lazy, read-only ``(Z, Y, X)`` view of a synthetic volume of any size.
+
+    Indexing with slices generates only the requested region (``kind`` "raw" or "labels"),
+    so volumes far larger than memory can be fed to block-wise pipelines (dask, tiling).
+    """
+
+    def __init__(self, shape, kind: str, *, seed: int = 0, params: SyntheticParams | None = None):
+        if kind not in ("raw", "labels"):
+            raise ValueError(f"kind must be 'raw' or 'labels', got {kind!r}")
+        self.shape = _check_shape(shape)
+        self.kind = kind
+        self.seed = seed
+        self.params = params or SyntheticParams()
+        self.dtype = np.dtype(np.uint8 if kind == "raw" else np.uint64)
+        self.ndim = 3
+
+    def __getitem__(self, key) -> np.ndarray:
+        if key is Ellipsis:
+            key = (slice(None),) * 3
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = tuple(key) + (slice(None),) * (3 - len(key))
+        squeeze = []
+        roi = []
+        for axis, (k, s) in enumerate(zip(key, self.shape, strict=True)):
+            if isinstance(k, (int, np.integer)):
+                k = int(k) + (s if k < 0 else 0)
+                roi.append((k, k + 1))
+                squeeze.append(axis)
+            elif isinstance(k, slice) and k.step in (None, 1):
+                a, b = k.indices(s)[:2]
+                roi.append((a, max(a, b)))
+            else:
+                raise IndexError(f"SyntheticArray supports ints and unit-step slices, got {k!r}")
+        if any(a >= b for a, b in roi):
+            out = np.zeros(tuple(b - a for a, b in roi), self.dtype)
+        else:
+            raw, labels = generate_synthetic_block(self.shape, roi, seed=self.seed,
+                                                   params=self.params)
+            out = raw if self.kind == "raw" else labels
+        return out.squeeze(axis=tuple(squeeze)) if squeeze else out
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[...]
+        return a.astype(dtype) if dtype is not None else a
+
+    def __len__(self) -> int:
+        return self.shape[0]
