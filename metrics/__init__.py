@@ -1,0 +1,39 @@
+"""Segmentation metrics: VOI, adapted Rand and CREMI score from one overlap table.
+
+Ground truth first; VOI split = H(seg|gt), merge = H(gt|seg), in bits. See
+:mod:`metrics.scores` for the exact definitions and the ``convention=`` adapters.
+"""
+
+from metrics.affinity import affinity_scores
+from metrics.border import border_mask
+from metrics.evaluate import evaluate
+from metrics.scores import (
+    CONVENTIONS,
+    RandScores,
+    arand,
+    cremi_score,
+    rand_scores,
+    scores,
+    voi,
+)
+from metrics.table import OverlapTable, from_entries, overlap_table
+from metrics.timing import ThroughputResult, measure, track
+
+__all__ = [
+    "CONVENTIONS",
+    "OverlapTable",
+    "RandScores",
+    "ThroughputResult",
+    "affinity_scores",
+    "arand",
+    "border_mask",
+    "cremi_score",
+    "evaluate",
+    "from_entries",
+    "measure",
+    "overlap_table",
+    "rand_scores",
+    "scores",
+    "track",
+    "voi",
+]
