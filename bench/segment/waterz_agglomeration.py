@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,24 +86,40 @@ def scoring_function_status(
 
 @contextmanager
 def _quiet_stdout(enabled: bool = True) -> Iterator[None]:
-    """Silence waterz's C++ progress output (it writes to file descriptor 1 directly)."""
+    """Silence waterz's C++ progress output (it writes to file descriptor 1 directly).
+
+    Safe from many threads at once: a per-call ``dup``/``dup2`` pair is not (a second thread
+    would save the already-silenced descriptor and restore *that*, closing stdout for good), so
+    the first caller in redirects and the last one out restores.
+    """
     if not enabled:
         yield
         return
-    sys.stdout.flush()
+    with _QUIET_LOCK:
+        if _QUIET_STATE["depth"] == 0:
+            sys.stdout.flush()
+            try:
+                saved = os.dup(1)
+            except OSError:  # no real fd 1 (embedded interpreters): leave output alone
+                saved = -1
+            if saved >= 0:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.close(devnull)
+            _QUIET_STATE["saved"] = saved
+        _QUIET_STATE["depth"] += 1
     try:
-        saved = os.dup(1)
-    except OSError:  # no real fd 1 (embedded interpreters): leave output alone
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        with _QUIET_LOCK:
+            _QUIET_STATE["depth"] -= 1
+            if _QUIET_STATE["depth"] == 0 and _QUIET_STATE["saved"] >= 0:
+                os.dup2(_QUIET_STATE["saved"], 1)
+                os.close(_QUIET_STATE["saved"])
+
+
+_QUIET_LOCK = threading.Lock()
+_QUIET_STATE = {"depth": 0, "saved": -1}
 
 
 @register_postprocessor(
