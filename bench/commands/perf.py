@@ -12,7 +12,7 @@ TARGETS = {
     "metrics": ("metrics.perf", "metrics vs scikit-image and waterz on a Wafer4-sized pair"),
     "infer": ("bench.perf_infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
     "segment": ("bench.segment.perf", "post-processing: threshold sweep vs single runs"),
-    "blockwise": ("bench.blockwise.perf", "blockwise pipeline: peak memory vs size, 1 vs 2 workers"),
+    "blockwise": ("bench.blockwise.perf", "blockwise: peak memory vs size, 1 vs 2 workers"),
 }
 
 
