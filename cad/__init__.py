@@ -1,0 +1,6 @@
+"""CAD (cross-dimension affinity distillation, CVPR 2024) re-implemented from CAD_SPEC.md.
+
+Importing the package registers the methods ``cad``, ``cad-nofgi`` and ``cad-nodistill``.
+"""
+
+from cad import method as _method  # noqa: F401  (registration side effect)

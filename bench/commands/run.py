@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set iterations=200 (repeatable)")
+    p.add_argument("--blockwise", action="store_true",
+                   help="predict/segment/evaluate the test split block by block into zarr")
+    p.add_argument("--block-shape", default="16,512,512", help="z,y,x block size (blockwise)")
+    p.add_argument("--workers", type=int, default=1, help="local workers (blockwise)")
+    p.add_argument("--scheduler-address", default=None,
+                   help="dask.distributed scheduler, e.g. tcp://host:8786 (blockwise)")
     p.add_argument("--resume", default=None, metavar="RUN_ID",
                    help="continue an interrupted run from its run directory")
     p.set_defaults(func=main)
@@ -73,6 +79,9 @@ def main(args: argparse.Namespace) -> int:
                 postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
                 data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
                 seed=args.seed, overrides=parse_overrides(args.overrides),
+                blockwise=args.blockwise,
+                block_shape=[int(v) for v in args.block_shape.split(",")],
+                workers=args.workers, scheduler_address=args.scheduler_address,
             )
             outcomes.append(run(spec, store))
     rows = [r for o in outcomes for r in o.rows]

@@ -1,0 +1,170 @@
+"""The baselines of the CAD paper as registered methods: ``unet2d``, ``superhuman3d``, ``mala3d``.
+
+- ``unet2d``: CAD's Y-shaped section-pair network trained alone on its trunc affinity loss
+  (random section pairs, no teacher): the 2D baseline.
+- ``superhuman3d``: the residual 3D U-Net (CAD's teacher) trained alone on the 12-channel
+  long-range loss; predicts the three nearest affinities and, for mutex watershed, all 12.
+- ``mala3d``: the MALA valid-convolution 3D U-Net trained the same way.
+
+Affinities: float32 ``(C, Z, Y, X)`` in [0, 1], channel order (z, y, x) for the nearest three,
+value at v = affinity of v to ``v + offset``. The 3D nets' affinities are the teacher's cosines
+clamped to [0, 1], with the empty first slab of each nearest channel filled from the second
+(:func:`bench.infer.embedding_affinity_fn`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
+from bench.augment import AugmentConfig
+from bench.registry import register_method
+from bench.train_utils import recalibrate_batchnorm
+from cad.affinity import TEACHER_OFFSETS
+from cad.method import RecipeMethod, _split_overrides, _StudentPredictMixin
+from cad.sampling import PatchSampler
+from cad.student import YNetStudent
+from cad.train import net2d_step_fn, net3d_step_fn
+
+__all__ = ["Mala3DMethod", "Superhuman3DMethod", "UNet2DMethod"]
+
+
+class UNet2DMethod(_StudentPredictMixin, RecipeMethod):
+    """2D baseline: the Y-net section-pair network on its own trunc loss, no teacher."""
+
+    name = "unet2d"
+    family = "2d"
+    inference_module = "student"
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        return {"student": YNetStudent()}
+
+    def make_step(self, optimizer, sampler, device):
+        return net2d_step_fn(self._nets["student"], optimizer, sampler, self.config, device)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        self._check_raw(raw)
+        return self._student_predict(self._nets["student"], raw)
+
+
+class _Embedding3DMethod(RecipeMethod):
+    """Shared behaviour of the 3D embedding nets (12-channel loss, sliding-window inference)."""
+
+    family = "3d"
+    inference_module = "net"
+
+    def _output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int] | None:
+        return None  # same-size output
+
+    def make_step(self, optimizer, sampler, device):
+        shape = tuple(int(v) for v in self.config["patch_3d"])
+        return net3d_step_fn(
+            self._nets["net"], optimizer, sampler, self.config, device, self._output_shape(shape)
+        )
+
+    def after_training(self, sampler: PatchSampler, device: torch.device) -> dict[str, Any]:
+        """Re-estimate BatchNorm statistics on fresh training patches.
+
+        The superhuman net's BN momentum is 0.001 (official), so after a short run its running
+        statistics are far from the data's; eval-mode inference needs them recalibrated.
+        """
+        n = int(self.config["bn_recalibration_batches"])
+        if n <= 0:
+            return {}
+        shape = tuple(int(v) for v in self.config["patch_3d"])
+        no_aug = AugmentConfig(enabled=False)
+        # a separate generator: recalibration must not change the training random stream
+        sub = PatchSampler(
+            sampler.raw, sampler.labels, np.random.default_rng(sampler.rng.integers(2**32))
+        )
+        batches = (
+            sub.batch_3d(int(self.config["batch_3d"]), shape, 0, no_aug)[0].to(device)
+            for _ in range(n)
+        )
+        layers = recalibrate_batchnorm(self._nets["net"], batches)
+        return {"bn_recalibrated_layers": layers, "bn_recalibration_batches": n}
+
+    def _window_kwargs(self) -> dict[str, Any]:
+        window = tuple(int(v) for v in self.config["infer_window"])
+        stride = self.config["infer_stride"]
+        return {
+            "window": window,
+            "stride": None if stride is None else tuple(int(v) for v in stride),
+            "output_window": self._output_shape(window),
+        }
+
+    def _predict_offsets(self, raw: np.ndarray, offsets) -> np.ndarray:
+        from bench.infer import embedding_affinity_fn, predict_sliding_window
+
+        self._check_raw(raw)
+        fn = embedding_affinity_fn(self._nets["net"], offsets)
+        affs = predict_sliding_window(
+            fn,
+            raw,
+            out_channels=len(offsets),
+            batch_size=int(self.config["infer_batch"]),
+            device=self.device,
+            amp=bool(self.config["amp"]),
+            **self._window_kwargs(),
+        )
+        return np.clip(affs, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self._predict_offsets(raw, TEACHER_OFFSETS[:3])
+
+    def predict_long_range(self, raw: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """All 12 teacher channels (clamped cosines) and their (z, y, x) offsets."""
+        return self._predict_offsets(raw, TEACHER_OFFSETS), [tuple(o) for o in TEACHER_OFFSETS]
+
+
+class Superhuman3DMethod(_Embedding3DMethod):
+    """Residual 3D U-Net (superhuman/PNI; CAD's teacher) on the 12-channel affinity loss."""
+
+    name = "superhuman3d"
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        return {"net": SuperhumanUNet3D()}
+
+
+class Mala3DMethod(_Embedding3DMethod):
+    """MALA valid-convolution 3D U-Net on the 12-channel affinity loss."""
+
+    name = "mala3d"
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        return {"net": MalaUNet3D()}
+
+    def _output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return MalaUNet3D.output_shape(shape)
+
+
+def _build(cls: type[RecipeMethod], overrides: dict[str, Any]) -> RecipeMethod:
+    profile, checkpoint, rest = _split_overrides(overrides)
+    if checkpoint is not None:
+        raise ValueError(
+            f"checkpoint: {cls.name} has no official checkpoint format; use .load(path) for "
+            "weights saved by this harness"
+        )
+    return cls(profile, rest)
+
+
+@register_method("unet2d", family="2d")
+def unet2d(**overrides: Any) -> UNet2DMethod:
+    """2D Y-net on section pairs, trained on its own affinity loss (no teacher)."""
+    return _build(UNet2DMethod, overrides)
+
+
+@register_method("superhuman3d", family="3d")
+def superhuman3d(**overrides: Any) -> Superhuman3DMethod:
+    """Residual 3D U-Net (superhuman, CAD's teacher) with 12 long-range affinity channels."""
+    return _build(Superhuman3DMethod, overrides)
+
+
+@register_method("mala3d", family="3d")
+def mala3d(**overrides: Any) -> Mala3DMethod:
+    """MALA 3D U-Net (valid convolutions, 84M parameters) with the 12-channel loss."""
+    return _build(Mala3DMethod, overrides)

@@ -1,0 +1,278 @@
+"""Shared training plumbing: seeding, devices and AMP, atomic checkpoints with resume, CSV logs.
+
+A run directory holds ``checkpoint.pt`` (the latest state, replaced atomically every N steps),
+``train_log.csv`` (one row per logged step) and whatever the method adds. An interrupted run
+(even ``kill -9``) restarts from ``checkpoint.pt`` and loses at most N steps; rows logged after
+that checkpoint are dropped from the CSV so the log matches the resumed state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.device import resolve_device
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "LOG_NAME",
+    "CsvLog",
+    "autocast",
+    "load_checkpoint",
+    "make_adam",
+    "progress",
+    "recalibrate_batchnorm",
+    "resolve_device",
+    "rng_state",
+    "run_training",
+    "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.csv"
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python, numpy's legacy global state and torch; return the run's numpy Generator."""
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """Everything random in a run, for a checkpoint."""
+    state: dict[str, Any] = {
+        "numpy_generator": rng.bit_generator.state,
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    """Restore :func:`rng_state` (the Generator is updated in place)."""
+    rng.bit_generator.state = state["numpy_generator"]
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA when ``enabled``; a no-op on CPU (AMP only on GPU)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_adam(groups: list[dict[str, Any]], recipe: dict[str, Any]) -> torch.optim.Adam:
+    """The official optimiser: Adam (coupled L2 weight decay) with the recipe's settings."""
+    return torch.optim.Adam(
+        groups,
+        lr=float(recipe["lr"]),
+        betas=(float(recipe["beta1"]), float(recipe["beta2"])),
+        eps=float(recipe["eps"]),
+        weight_decay=float(recipe["weight_decay"]),
+        amsgrad=bool(recipe["amsgrad"]),
+    )
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` with ``torch.save`` to a temporary file, then rename it over ``path``.
+
+    The rename is atomic on POSIX, so a crash leaves either the old or the new checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The state saved by :func:`save_checkpoint`, or None when ``path`` does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    # our own files: they hold numpy/python RNG states, which weights_only cannot unpickle
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class CsvLog:
+    """Append-only CSV training log with a fixed header.
+
+    On resume, rows with ``step`` greater than the restored step are dropped first.
+    """
+
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None):
+        self.path = Path(path)
+        self.columns = ["step", *[c for c in columns if c != "step"]]
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+
+    def read(self) -> list[dict[str, str]]:
+        with open(self.path, newline="") as f:
+            return list(csv.DictReader(f))
+
+
+def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
+    """tqdm progress bar (disabled when stderr is not a terminal unless forced by the caller)."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("mininterval", 2.0)
+    return iter(tqdm(iterable, **kwargs))
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Re-estimate BatchNorm running statistics as exact averages over ``batches``.
+
+    Needed for nets trained with a tiny BN momentum (the teacher's 0.001, CAD_SPEC.md section
+    11 item 8), whose running stats are unusable after a short run. Returns the number of BN
+    layers reset; the net is left in eval mode.
+    """
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        net.eval()
+        return 0
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    net.train()
+    for x in batches:
+        net(x)
+    for m, mom in zip(bns, momenta, strict=True):
+        m.momentum = mom
+    net.eval()
+    return len(bns)
+
+
+def run_training(
+    *,
+    run_dir: Path,
+    modules: dict[str, nn.Module],
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    step_fn: Callable[[int], dict[str, float]],
+    columns: list[str],
+    iters: int,
+    checkpoint_every: int,
+    log_every: int = 1,
+    stop_after: int | None = None,
+    desc: str = "train",
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """The resumable training loop shared by every method.
+
+    ``step_fn(it)`` runs iteration ``it`` (0-based) and returns its loss terms. After ``step``
+    completed iterations the state (modules, optimizer, RNGs, step) is checkpointed atomically
+    when ``step % checkpoint_every == 0`` and at ``iters``. If ``run_dir`` already holds a
+    checkpoint, the loop resumes from it (a finished run does nothing more).
+
+    Parameters
+    ----------
+    stop_after
+        Run at most this many iterations in this call and return without a final checkpoint,
+        exactly as if the process had been killed then (progress since the last checkpoint is
+        lost and redone on resume). For tests and time-boxed sessions.
+
+    Returns
+    -------
+    dict
+        ``start_step`` (resumed from), ``step`` (reached), ``finished``, ``train_seconds``
+        (this call) and ``last`` (the last step's terms).
+    """
+    if iters < 0 or checkpoint_every < 1 or log_every < 1:
+        raise ValueError(
+            f"iters ({iters}) must be >= 0 and checkpoint_every ({checkpoint_every}), "
+            f"log_every ({log_every}) >= 1"
+        )
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    state = load_checkpoint(ckpt_path)
+    start = 0
+    if state is not None:
+        missing = sorted(set(modules) - set(state["modules"]))
+        if missing:
+            raise ValueError(f"checkpoint {ckpt_path} lacks the modules {missing}")
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(rng, state["rng"])
+        start = int(state["step"])
+    log = CsvLog(run_dir / LOG_NAME, [*columns, "seconds"], resume_step=start if state else None)
+    end = iters if stop_after is None else min(iters, start + int(stop_after))
+
+    def save(step: int) -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "step": step,
+                "modules": {k: m.state_dict() for k, m in modules.items()},
+                "optimizer": optimizer.state_dict(),
+                "rng": rng_state(rng),
+            },
+        )
+
+    t0 = time.perf_counter()
+    terms: dict[str, float] = {}
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    bar = progress(
+        range(start, end), initial=start, total=iters, desc=desc, disable=not show_progress
+    )
+    for it in bar:
+        terms = step_fn(it)
+        step = it + 1
+        if step % log_every == 0 or step == end:
+            log.write({"step": step, **terms, "seconds": time.perf_counter() - t0})
+        if step % checkpoint_every == 0 or step == iters:
+            save(step)
+    return {
+        "start_step": start,
+        "step": max(start, end),
+        "finished": end >= iters,
+        "train_seconds": time.perf_counter() - t0,
+        "last": terms,
+    }

@@ -1,0 +1,222 @@
+"""Training steps: CAD's joint student/teacher loop and the 2D and 3D baselines' loops.
+
+Each ``*_step_fn`` returns the callable that :func:`bench.train_utils.run_training` runs once
+per iteration; it draws its batch from a :class:`cad.sampling.PatchSampler`, computes the
+losses of :mod:`cad.losses` and takes one optimiser step. Tensors are ``(B, C, Z, Y, X)`` (3D)
+or ``(B, C, H, W)`` (2D); affinities follow the waterz convention (value at v = affinity of v
+to ``v + offset``).
+
+CAD iteration (CAD_SPEC.md section 4), D = patch depth:
+
+1. ``faithful`` only: a "dead" no-grad 2D batch through the student in train mode (its loss
+   is never used; it only moves BatchNorm running statistics, as in the official code).
+2. Teacher on the 3D batch: embedding E3, raw-cosine affinities, ``L_3d`` and the distillation
+   targets P3.
+3. Student on every pair (z, z+1), z = 0..D-2: ``L_slice`` against the 3D targets at z+1,
+   ``L_cross`` against P3 at z+1 and the FGI term ``L_int`` (:func:`cad.losses.fgi_terms`).
+4. Before ``start_ft`` the loss is ``L_3d + L_slice`` (cross and FGI are computed only for the
+   log, with a detached teacher); from ``start_ft`` on all four terms, summed over z, and the
+   teacher also receives the cross and FGI gradients.
+
+The 3D targets' weight maps (used by every term) follow ``weights_3d``: one ratio over the 12
+channels (official, ``faithful``) or one per channel over its valid voxels (``fixed``). On an
+8x48x48 patch of the quick synthetic volume the official choice weights boundary voxels of the
+nearest channels 1.4 where a per-channel ratio gives 4-9; the student's y/x affinities then
+come out too high (merges).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.augment import AugmentConfig
+from bench.train_utils import autocast
+from cad.affinity import (
+    TEACHER_OFFSETS,
+    embedding_affinities_3d,
+    l2_normalize,
+    teacher_distill_targets,
+    trunc_affinities,
+)
+from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms, loss_3d, trunc_slice_loss
+from cad.sampling import PatchSampler
+
+__all__ = ["CAD_COLUMNS", "cad_step_fn", "net2d_step_fn", "net3d_step_fn"]
+
+CAD_COLUMNS = ["loss", "loss_3d", "loss_slice", "loss_cross", "loss_int", "distill_on"]
+
+
+def _student_pair(student: nn.Module, x: torch.Tensor, device: torch.device, amp: bool):
+    with autocast(device, amp):
+        e_t, e_tn = student(x)
+    return e_t.float(), e_tn.float()
+
+
+def cad_step_fn(
+    student: nn.Module,
+    teacher: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: PatchSampler,
+    recipe: dict[str, Any],
+    device: torch.device,
+) -> Callable[[int], dict[str, float]]:
+    """One joint CAD iteration (see the module docstring)."""
+    mode = recipe["mode"]
+    if mode not in MODES:
+        raise ValueError(f"recipe 'mode': expected one of {MODES}, got {mode!r}")
+    depth, h, w = (int(v) for v in recipe["patch_3d"])
+    if depth < 2:
+        raise ValueError(f"recipe 'patch_3d': depth must be >= 2, got {recipe['patch_3d']}")
+    aug3 = AugmentConfig.from_dict(recipe["augment"])
+    aug2 = AugmentConfig.from_dict(recipe["augment_2d"])
+    amp = bool(recipe["amp"])
+    start_ft = int(recipe["start_ft"])
+    w3d, wsl = float(recipe["loss_3d_weight"]), float(recipe["loss_slice_weight"])
+    wcr, wint = float(recipe["loss_cross_weight"]), float(recipe["loss_interaction_weight"])
+    a0_2d, a0_3d = float(recipe["affs0_weight_2d"]), float(recipe["affs0_weight_3d"])
+    terms_per_z = [fgi_terms(z, depth, mode) for z in range(depth - 1)]
+    weights = recipe["weights_3d"]
+    if weights == "auto":
+        weights = "global" if mode == "faithful" else "per_channel"
+
+    def step(it: int) -> dict[str, float]:
+        student.train()
+        teacher.train()  # never eval during training (official behaviour)
+        if mode == "faithful" and int(recipe["batch_2d"]) > 0:
+            x2, _, _ = sampler.batch_2d(
+                int(recipe["batch_2d"]), int(recipe["patch_2d"]), int(recipe["padding_2d"]), aug2
+            )
+            with torch.no_grad():
+                _student_pair(student, x2.to(device), device, amp)
+        x, t, wt = (
+            a.to(device)
+            for a in sampler.batch_3d(
+                int(recipe["batch_3d"]),
+                (depth, h, w),
+                int(recipe["padding_3d"]),
+                aug3,
+                weights=weights,
+            )
+        )
+        distill = it >= start_ft
+        with autocast(device, amp):
+            e3 = teacher(x)
+        e3 = e3.float()
+        aff3 = embedding_affinities_3d(e3, TEACHER_OFFSETS)
+        l3d = loss_3d(aff3, t, wt, TEACHER_OFFSETS, near_weight=a0_3d)
+        # before start_ft the distillation terms see a detached teacher and are not optimised
+        e3_d = e3 if distill else e3.detach()
+        p3 = teacher_distill_targets(aff3 if distill else aff3.detach())
+        e3_fgi = l2_normalize(e3_d) if mode == "fixed" else e3_d
+        l_slice = x.new_zeros(())
+        l_cross = x.new_zeros(())
+        l_int = x.new_zeros(())
+        for z in range(depth - 1):
+            e_t, e_tn = _student_pair(student, x[:, 0, z : z + 2], device, amp)
+            p2 = trunc_affinities(e_t, e_tn)
+            tz, wz = t[:, :3, z + 1], wt[:, :3, z + 1]
+            l_slice = l_slice + trunc_slice_loss(p2, tz, wz, a0_2d)
+            with torch.set_grad_enabled(distill):
+                if wcr > 0:
+                    pp = p2 if distill else p2.detach()
+                    l_cross = l_cross + cross_loss(
+                        pp, p3[:, :, z + 1], wz, z=z, mode=mode, after_start_ft=distill
+                    )
+                if wint > 0 and terms_per_z[z]:
+                    et, etn = (e_t, e_tn) if distill else (e_t.detach(), e_tn.detach())
+                    if mode == "fixed":
+                        et, etn = l2_normalize(et), l2_normalize(etn)
+                    l_int = l_int + fgi_loss(et, etn, e3_fgi, t, wt, terms_per_z[z])
+        loss = w3d * l3d + wsl * l_slice
+        if distill:
+            loss = loss + wcr * l_cross + wint * l_int
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {
+            "loss": float(loss.detach()),
+            "loss_3d": float(l3d.detach()),
+            "loss_slice": float(l_slice.detach()),
+            "loss_cross": float(l_cross.detach()),
+            "loss_int": float(l_int.detach()),
+            "distill_on": int(distill),
+        }
+
+    return step
+
+
+def net2d_step_fn(
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: PatchSampler,
+    recipe: dict[str, Any],
+    device: torch.device,
+) -> Callable[[int], dict[str, float]]:
+    """The 2D baseline: the Y-net on random section pairs with its own trunc loss only."""
+    aug = AugmentConfig.from_dict(recipe["augment"])
+    amp = bool(recipe["amp"])
+    a0 = float(recipe["affs0_weight"])
+
+    def step(it: int) -> dict[str, float]:
+        student.train()
+        x, t, w = (
+            a.to(device)
+            for a in sampler.batch_2d(
+                int(recipe["batch_2d"]), int(recipe["patch_2d"]), int(recipe["padding_2d"]), aug
+            )
+        )
+        e_t, e_tn = _student_pair(student, x, device, amp)
+        loss = trunc_slice_loss(trunc_affinities(e_t, e_tn), t, w, a0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    return step
+
+
+def net3d_step_fn(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: PatchSampler,
+    recipe: dict[str, Any],
+    device: torch.device,
+    output_shape: tuple[int, int, int] | None = None,
+) -> Callable[[int], dict[str, float]]:
+    """A 3D embedding net with the teacher's 12-channel loss.
+
+    ``output_shape`` is the net's output for an input of ``recipe["patch_3d"]`` when it differs
+    (valid convolutions): the labels are centre-cropped to it before the targets are made.
+    """
+    aug = AugmentConfig.from_dict(recipe["augment"])
+    amp = bool(recipe["amp"])
+    a0 = float(recipe["affs0_weight"])
+    shape = tuple(int(v) for v in recipe["patch_3d"])
+
+    def step(it: int) -> dict[str, float]:
+        net.train()
+        x, t, w = (
+            a.to(device)
+            for a in sampler.batch_3d(
+                int(recipe["batch_3d"]),
+                shape,
+                int(recipe["padding_3d"]),
+                aug,
+                output_shape,
+                weights=recipe["weights_3d"],
+            )
+        )
+        with autocast(device, amp):
+            emb = net(x)
+        aff = embedding_affinities_3d(emb.float(), TEACHER_OFFSETS)
+        loss = loss_3d(aff, t, w, TEACHER_OFFSETS, near_weight=a0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    return step
