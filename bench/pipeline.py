@@ -249,8 +249,12 @@ def _postprocess_and_evaluate(
             val_affs, test_affs = affs["val"], affs["test"]
             params: dict[str, Any] = {}
             if pp == "mws":
-                val_affs, offsets = method.predict_long_range(
-                    np.asarray(dataset.split("val").raw[...]))
+                try:
+                    val_affs, offsets = method.predict_long_range(
+                        np.asarray(dataset.split("val").raw[...]))
+                except NotImplementedError as exc:
+                    log.warning("skipping %s for %s: %s", pp, spec.method, exc)
+                    continue
                 test_affs, _ = method.predict_long_range(
                     np.asarray(dataset.split("test").raw[...]))
                 params["offsets"] = offsets

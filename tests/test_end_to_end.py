@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,10 +72,10 @@ def test_unknown_method_lists_valid_names(capsys):
 
 def test_check_passes_on_main_and_fails_on_a_worsened_method(tmp_path, monkeypatch):
     baseline = tmp_path / "baseline.json"
-    assert main(["check", "--baseline", str(baseline), "--methods", "cad", "--update"]) == 0
+    assert main(["check", "--baseline", str(baseline), "--methods", "unet2d", "--update"]) == 0
     assert main(["check", "--baseline", str(baseline)]) == 0
 
-    entry = METHODS.get("cad")
+    entry = METHODS.get("unet2d")
 
     def worsened(**kw):
         method = entry.factory(**kw)
@@ -88,6 +89,16 @@ def test_check_passes_on_main_and_fails_on_a_worsened_method(tmp_path, monkeypat
         method.predict = noisy
         return method
 
-    monkeypatch.setitem(METHODS._entries, "cad", entry.__class__(
+    monkeypatch.setitem(METHODS._entries, "unet2d", entry.__class__(
         entry.name, worsened, entry.family, entry.description, entry.defaults))
     assert main(["check", "--baseline", str(baseline)]) == 1
+
+
+def test_committed_baseline_has_no_regression(capsys):
+    """What CI guards: the fixed smoke benchmark against results/baseline.json."""
+    baseline = Path(__file__).resolve().parents[1] / "results" / "baseline.json"
+    code = main(["check", "--baseline", str(baseline)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    statuses = [line.split()[-1] for line in out.splitlines() if line.startswith(("cad", "unet"))]
+    assert statuses and set(statuses) == {"ok"}, out
