@@ -34,7 +34,8 @@ def test_fraction_splits_never_overlap():
 
 def test_list_datasets_names_files_and_splits():
     infos = {d.name: d for d in list_datasets()}
-    assert set(infos) == {"synthetic", "wafer4", "cremiA", "cremiB", "cremiC", "ac3ac4"}
+    assert set(infos) == {"synthetic", "wafer4", "cremiA", "cremiB", "cremiC", "ac3ac4",
+                          "gala_fib"}
     assert "wafer4/wafer4_inputs.h5" in infos["wafer4"].expected_files
     assert infos["ac3ac4"].splits["test"] == "AC3 sections 0-99"
     assert all(set(d.splits) == {"train", "val", "test"} for d in infos.values())
@@ -70,3 +71,11 @@ def test_cli_list_check_preview(tmp_path, capsys):
     png = tmp_path / "p.png"
     assert _run_cli(["data", "preview", "synthetic", "--profile", "smoke", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gala_fib_real_dataset_splits(shared_data):
+    ds = load_dataset("gala_fib", data_root=shared_data)
+    assert ds.split("train").shape == (40, 100, 200)
+    assert ds.split("val").shape == (10, 100, 200)
+    assert ds.split("test").shape == (50, 100, 200)
+    assert ds.split("test").labels.dtype == np.uint64

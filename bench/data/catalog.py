@@ -83,6 +83,15 @@ _CAD_REAL = {
         ("ac3_ac4/AC{3,4}_{inputs,labels}.tif", "ac3_ac4/train-input.tif + train-labels.tif "
          "(SNEMI3D = AC4)"),
     ),
+    "gala_fib": DatasetInfo(
+        "gala_fib",
+        "FIB-SEM Drosophila medulla crops from the gala project (Janelia FlyEM), CREMI format; "
+        "small real volumes for tests and a real-data leaderboard",
+        ("gala_fib/train.cremi.h5", "gala_fib/test.cremi.h5"),
+        (10.0, 10.0, 10.0),
+        {"train": "train.cremi.h5 sections 0-39", "val": "train.cremi.h5 sections 40-49",
+         "test": "test.cremi.h5 (all 50 sections)"},
+    ),
 }
 
 SYNTHETIC_INFO = DatasetInfo(
@@ -200,6 +209,19 @@ def _load_cad_real(name: str, data_root) -> Dataset:
         splits = {"train": Split("train", "AC4", 0, 70), "val": Split("val", "AC4", 70, 80),
                   "test": Split("test", "AC3", 0, 100)}
         return Dataset(name, {"AC4": ac4, "AC3": ac3}, splits, info.description)
+    if name == "gala_fib":
+        files = [root / f for f in info.expected_files]
+        missing = [f for f, path in zip(info.expected_files, files, strict=True)
+                   if not path.exists()]
+        if missing:
+            raise _missing(name, root, missing)
+        train, test = (load_cremi_file(f, name=f.name.split(".")[0], default_resolution_nm=res)
+                       for f in files)
+        if train.shape[0] < 50:
+            raise DataFormatError(f"{files[0]}: {train.shape[0]} sections, need >= 50")
+        splits = {"train": Split("train", "train", 0, 40), "val": Split("val", "train", 40, 50),
+                  "test": Split("test", "test", 0, test.shape[0])}
+        return Dataset(name, {"train": train, "test": test}, splits, info.description)
     inputs, labels = info.expected_files
     vol = _load_pair(name, root, inputs, labels, name, res)
     if vol is None and name.startswith("cremi"):
