@@ -102,3 +102,20 @@ def test_committed_baseline_has_no_regression(capsys):
     assert code == 0, out
     statuses = [line.split()[-1] for line in out.splitlines() if line.startswith(("cad", "unet"))]
     assert statuses and set(statuses) == {"ok"}, out
+
+
+def test_blockwise_run_matches_the_whole_volume_run(smoke_results, tmp_path):
+    """Same seed, same model: the blockwise test affinities equal the in-memory ones."""
+    import h5py
+    import zarr
+
+    assert main(["run", "--method", "cad", "--profile", "smoke", "--results", str(tmp_path),
+                 "--device", "cpu", "--blockwise", "--block-shape", "4,96,96"]) == 0
+    row = ResultsStore(tmp_path).rows()[0]
+    whole = ResultsStore(smoke_results).rows(method="cad")[0]
+    out = zarr.open_group(str(ResultsStore(tmp_path).run_dir(row["run_id"]) / "test.zarr"),
+                          mode="r")
+    with h5py.File(ResultsStore(smoke_results).run_dir(whole["run_id"]) / "predictions.h5") as f:
+        np.testing.assert_allclose(out["affinities"][...], f["test/affs"][...], atol=1e-5)
+    assert out["segmentation"].shape == out["affinities"].shape[1:]
+    assert row["param_value"] == whole["param_value"]  # chosen on the same validation affinities
