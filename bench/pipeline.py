@@ -217,8 +217,8 @@ def _postprocess_and_evaluate(
     import metrics
     from bench import segment
 
-    val_gt = np.asarray(dataset.split("val").labels[...])
-    test_gt = np.asarray(dataset.split("test").labels[...])
+    val, test = dataset.split("val").load(), dataset.split("test").load()
+    val_gt, test_gt = val.labels, test.labels
     common = {
         "run_id": run_dir.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -243,20 +243,18 @@ def _postprocess_and_evaluate(
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
         seg_out["panels/z"] = panel_z
-        seg_out["panels/raw"] = np.asarray(dataset.split("test").raw[...])[panel_z]
+        seg_out["panels/raw"] = test.raw[panel_z]
         seg_out["panels/gt"] = test_gt[panel_z]
         for pp in spec.postprocess:
             val_affs, test_affs = affs["val"], affs["test"]
             params: dict[str, Any] = {}
             if pp == "mws":
                 try:
-                    val_affs, offsets = method.predict_long_range(
-                        np.asarray(dataset.split("val").raw[...]))
+                    val_affs, offsets = method.predict_long_range(val.raw)
                 except NotImplementedError as exc:
                     log.warning("skipping %s for %s: %s", pp, spec.method, exc)
                     continue
-                test_affs, _ = method.predict_long_range(
-                    np.asarray(dataset.split("test").raw[...]))
+                test_affs, _ = method.predict_long_range(test.raw)
                 params["offsets"] = offsets
             log.info("%s: sweeping on validation", pp)
             selection = segment.select_parameter(val_affs, val_gt, pp, **params)

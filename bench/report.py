@@ -133,9 +133,7 @@ def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]
 def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    curves = [(r, details[r["run_id"]].get(r["postprocess"], {}).get("validation_curve"))
-              for r in rows]
-    curves = [(r, c) for r, c in curves if c]
+    curves = _series(rows, details, "validation_curve")
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -147,30 +145,35 @@ def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
         if chosen:
             ax.scatter(chosen[0]["voi_merge"], chosen[0]["voi_split"], s=90, facecolor="none",
                        edgecolor=line.get_color(), linewidth=2)
-    ax.set_xlabel("VOI merge (bits)")
-    ax.set_ylabel("VOI split (bits)")
-    ax.set_title(f"{dataset}: validation sweep (circled: chosen parameter)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, "VOI merge (bits)", "VOI split (bits)",
+                   f"{dataset}: validation sweep (circled: chosen parameter)")
 
 
 def _plot_per_section(rows, details, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    series = [(r, details[r["run_id"]].get(r["postprocess"], {}).get("per_section")) for r in rows]
-    series = [(r, s) for r, s in series if s]
+    series = _series(rows, details, "per_section")
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for r, s in series:
         ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=_label(r))
-    ax.set_xlabel("test section (index within the test split)")
-    ax.set_ylabel("2D VOI of the section (bits)")
-    ax.set_title(f"{dataset}: VOI per test section")
+    return _finish(fig, ax, path, "test section (index within the test split)",
+                   "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
+
+
+def _series(rows, details, key: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(row, details[...][key]) for the rows whose run recorded ``key``."""
+    out = [(r, details[r["run_id"]].get(r["postprocess"], {}).get(key)) for r in rows]
+    return [(r, s) for r, s in out if s]
+
+
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
