@@ -100,10 +100,13 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for x, y, r in pts:
+    for i, (x, y, r) in enumerate(sorted(pts, key=lambda p: (p[0], p[1]))):
         ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
                    edgecolor="black", zorder=3)
-        ax.annotate(_label(r), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # alternate label sides so that methods of equal speed do not print on top of each other
+        right = i % 2 == 0
+        ax.annotate(_label(r), (x, y), textcoords="offset points", fontsize=8,
+                    xytext=(6, 4) if right else (-6, -10), ha="left" if right else "right")
     front = _pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
             linestyle="--", label="Pareto front", zorder=2)
@@ -186,6 +189,9 @@ def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | 
     import h5py
     import matplotlib.pyplot as plt
 
+    # one post-processor (waterz when present) keeps the panel readable: raw | gt | methods
+    pps = sorted({r["postprocess"] for r in rows}, key=lambda p: (p != "waterz", p))
+    rows = sorted((r for r in rows if r["postprocess"] == pps[0]), key=lambda r: r["voi"])
     segs, raw, gt = [], None, None
     for r in rows:
         f = store.run_dir(r["run_id"]) / "segmentation.h5"
