@@ -66,7 +66,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
         ]
         plots = [p for p in plots if p is not None]
         columns = LEADERBOARD_COLUMNS + (
-            ("voi_ci", "VOI 95% CI", "{}"), ("split_hash", "split", "{}"))
+            ("voi_ci", "VOI 95% CI", "{}"), ("split_hash", "split hash", "{}"))
         table_rows = [{**r, "voi_ci": _ci(r)} for r in drows]
         md += [f"## {dataset}", "", format_rows(table_rows, markdown=True, columns=columns), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
