@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--config", action="append", default=[], metavar="YAML",
+                   help="recipe overrides from a YAML file (key: value), or the official CAD "
+                   "configs: --config 2d_....yaml [--config 3d_....yaml] (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set iterations=200 (repeatable)")
     p.add_argument("--blockwise", action="store_true",
@@ -49,7 +53,39 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):
+            try:  # YAML 1.1 reads "1e-3" (no dot) as a string; a recipe means the number
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
+    return out
+
+
+def config_overrides(files: list[str]) -> dict:
+    """Recipe overrides from ``--config`` files: the official CAD pair or plain YAML mappings."""
+    from pathlib import Path
+
+    from cad.official_config import looks_official, official_overrides
+
+    if not files:
+        return {}
+    official = [f for f in files if looks_official(f)]
+    if official:
+        if len(official) != len(files) or len(official) > 2:
+            raise ValueError("--config: give the official 2D config, optionally followed by the "
+                             f"official 3D config, and nothing else; got {files}")
+        overrides, info = official_overrides(*official)
+        for key, why in info["ignored"].items():
+            logging.getLogger(__name__).info("official config %s ignored: %s", key, why)
+        return overrides
+    out: dict = {}
+    for f in files:
+        doc = yaml.safe_load(Path(f).read_text())
+        if not isinstance(doc, dict):
+            raise ValueError(f"--config {f}: expected a YAML mapping of recipe keys")
+        out.update(doc)
     return out
 
 
@@ -78,7 +114,8 @@ def main(args: argparse.Namespace) -> int:
                 method=name, dataset=args.dataset, profile=args.profile,
                 postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
                 data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
-                seed=args.seed, overrides=parse_overrides(args.overrides),
+                seed=args.seed,
+                overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
                 blockwise=args.blockwise,
                 block_shape=[int(v) for v in args.block_shape.split(",")],
                 workers=args.workers, scheduler_address=args.scheduler_address,
