@@ -97,6 +97,10 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
     for pp in spec.postprocess:
         POSTPROCESSORS.get(pp)
 
+    # a bad dataset name or data root fails here, before a run directory is created
+    dataset = load_dataset(
+        spec.dataset, data_root=spec.data_root, profile=spec.profile, seed=spec.seed
+    )
     run_id = run_id or new_run_id(spec)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,9 +112,6 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
         write_json(run_dir / "environment.json", describe_environment(str(device)))
         log.info("run %s -> %s", run_id, run_dir)
 
-        dataset = load_dataset(
-            spec.dataset, data_root=spec.data_root, profile=spec.profile, seed=spec.seed
-        )
         method = METHODS.create(
             spec.method,
             profile=spec.profile,

@@ -119,3 +119,12 @@ def test_blockwise_run_matches_the_whole_volume_run(smoke_results, tmp_path):
         np.testing.assert_allclose(out["affinities"][...], f["test/affs"][...], atol=1e-5)
     assert out["segmentation"].shape == out["affinities"].shape[1:]
     assert row["param_value"] == whole["param_value"]  # chosen on the same validation affinities
+
+
+def test_data_root_without_files_says_which_and_creates_no_run(tmp_path, capsys):
+    results = tmp_path / "results"
+    code = main(["run", "--method", "cad", "--dataset", "wafer4", "--data-root",
+                 str(tmp_path), "--results", str(results)])
+    assert code == 2
+    assert "wafer4/wafer4_inputs.h5" in capsys.readouterr().err
+    assert not results.exists()
