@@ -111,6 +111,7 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
             linestyle="--", label="Pareto front", zorder=2)
     ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost points
     ax.set_xlabel("inference throughput (voxels/s, log scale)")
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed")
@@ -209,7 +210,9 @@ def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | 
         return None
     cols = 2 + len(segs)
     n = raw.shape[0]
-    fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n + 0.4), dpi=100, squeeze=False)
+    aspect = raw.shape[1] / raw.shape[2]  # height / width of a section
+    fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * aspect * n + 0.6), dpi=100,
+                             squeeze=False)
     for i in range(n):
         panels = [("raw", raw[i], "gray"), ("ground truth", _colorize(gt[i]), None)]
         panels += [(name, _colorize(s[i]), None) for name, s in segs]
