@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -34,11 +33,15 @@ import h5py
 import numpy as np
 import yaml
 
+from bench.atomic import atomic_path
 from bench.environment import describe_environment, peak_rss_mb
 from bench.registry import METHODS, POSTPROCESSORS
 from bench.results import ResultsStore, write_atomic, write_json
 
 log = logging.getLogger(__name__)
+
+#: the score columns every row carries
+SCORE_KEYS = ("voi_split", "voi_merge", "voi", "arand", "cremi_score")
 
 
 @dataclass
@@ -165,9 +168,7 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = dict(method.fit(train, val, run_dir=run_dir / "train", profile=spec.profile) or {})
     summary["train_seconds"] = time.perf_counter() - t0
-    tmp = model_file.with_suffix(".pt.tmp")
-    method.save(tmp)
-    os.replace(tmp, model_file)
+    method.save(model_file)  # atomic: the stage counts as done only once it exists
     write_json(summary_file, summary)
     return summary
 
@@ -193,14 +194,33 @@ def _predict(method, dataset, run_dir: Path) -> dict[str, Any]:
         if split == "test":
             result["infer_voxels_per_s"] = raw.size / seconds
             log.info("predicted test split: %.0f voxels/s", raw.size / seconds)
-    tmp = out_file.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(out_file) as tmp, h5py.File(tmp, "w") as f:
         for split in ("val", "test"):
             f.create_dataset(f"{split}/affs", data=result[split], compression="gzip",
                              compression_opts=1, chunks=True)
         f.attrs["infer_voxels_per_s"] = result["infer_voxels_per_s"]
-    os.replace(tmp, out_file)
     return result
+
+
+def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict[str, Any],
+              device: str) -> dict[str, Any]:
+    """The columns every result row of this run shares (see :data:`bench.results.COLUMNS`)."""
+    return {
+        "run_id": run_dir.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "method": spec.method,
+        "family": method.family,
+        "dataset": spec.dataset,
+        "split": "test",
+        "split_hash": dataset.split_hash(),
+        "profile": spec.profile,
+        "n_parameters": int(method.n_parameters()),
+        "train_seconds": float(train_summary.get("train_seconds", 0.0)),
+        "device": device,
+        "seed": spec.seed,
+        "config_hash": spec.config_hash(),
+        "git_commit": json.loads((run_dir / "environment.json").read_text())["commit"],
+    }
 
 
 def _check_affinities(affs: np.ndarray, shape: tuple[int, ...], method: str) -> None:
@@ -220,27 +240,10 @@ def _postprocess_and_evaluate(
 
     val, test = dataset.split("val").load(), dataset.split("test").load()
     val_gt, test_gt = val.labels, test.labels
-    common = {
-        "run_id": run_dir.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "method": spec.method,
-        "family": method.family,
-        "dataset": spec.dataset,
-        "split": "test",
-        "split_hash": dataset.split_hash(),
-        "profile": spec.profile,
-        "n_parameters": int(method.n_parameters()),
-        "train_seconds": float(train_summary.get("train_seconds", 0.0)),
-        "infer_voxels_per_s": affs["infer_voxels_per_s"],
-        "device": device,
-        "seed": spec.seed,
-        "config_hash": spec.config_hash(),
-        "git_commit": json.loads((run_dir / "environment.json").read_text())["commit"],
-    }
+    common = _row_base(method, dataset, spec, run_dir, train_summary, device)
+    common["infer_voxels_per_s"] = affs["infer_voxels_per_s"]
     rows, details = [], {}
-    seg_file = run_dir / "segmentation.h5"
-    tmp = seg_file.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as seg_out:
+    with atomic_path(run_dir / "segmentation.h5") as tmp, h5py.File(tmp, "w") as seg_out:
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
         seg_out["panels/z"] = panel_z
@@ -274,8 +277,7 @@ def _postprocess_and_evaluate(
                 "postprocess": pp,
                 "param_name": param_name,
                 "param_value": float(selection.best_value),
-                **{k: float(scores[k]) for k in ("voi_split", "voi_merge", "voi", "arand",
-                                                 "cremi_score")},
+                **{k: float(scores[k]) for k in SCORE_KEYS},
                 "voi_ci_low": ci[0],
                 "voi_ci_high": ci[1],
                 "postprocess_voxels_per_s": test_gt.size / pp_seconds,
@@ -294,7 +296,6 @@ def _postprocess_and_evaluate(
             log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f",
                      pp, param_name, selection.best_value, row["voi"], row["voi_split"],
                      row["voi_merge"], row["arand"])
-    os.replace(tmp, seg_file)
     write_json(run_dir / "metrics.json", {"rows": rows, "details": details})
     return rows
 
@@ -353,22 +354,14 @@ def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
     pp_s = out["total_seconds"] - infer_s
     n_vox = float(np.prod(test.shape))
     row = {
-        "run_id": run_dir.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "method": spec.method, "family": method.family, "dataset": spec.dataset,
-        "split": "test", "split_hash": dataset.split_hash(), "profile": spec.profile,
+        **_row_base(method, dataset, spec, run_dir, train_summary, device),
         "postprocess": "waterz", "param_name": "threshold",
         "param_value": float(selection.best_value),
-        **{k: float(scores[k]) for k in ("voi_split", "voi_merge", "voi", "arand",
-                                         "cremi_score")},
-        "n_parameters": int(method.n_parameters()),
-        "train_seconds": float(train_summary.get("train_seconds", 0.0)),
+        **{k: float(scores[k]) for k in SCORE_KEYS},
         "infer_voxels_per_s": n_vox / infer_s if infer_s > 0 else None,
         "postprocess_voxels_per_s": n_vox / pp_s if pp_s > 0 else None,
         "end_to_end_seconds": time.perf_counter() - t_start,
-        "peak_rss_mb": peak_rss_mb(), "device": device, "seed": spec.seed,
-        "config_hash": spec.config_hash(),
-        "git_commit": json.loads((run_dir / "environment.json").read_text())["commit"],
+        "peak_rss_mb": peak_rss_mb(),
     }
     write_json(run_dir / "metrics.json", {
         "rows": [row],

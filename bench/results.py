@@ -10,13 +10,13 @@ database is recovered.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
 
 # column name -> SQL type; the order is the table's column order
 COLUMNS: dict[str, str] = {
@@ -135,36 +135,3 @@ class ResultsStore:
 
     def run_ids(self) -> list[str]:
         return sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir())
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write a file so that readers see the old or the new content, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

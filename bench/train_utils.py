@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.atomic import atomic_open
 from bench.device import resolve_device
 
 __all__ = [
@@ -100,19 +99,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     The rename is atomic on POSIX, so a crash leaves either the old or the new checkpoint.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

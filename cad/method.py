@@ -12,8 +12,6 @@ to its predecessor on that axis.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +28,7 @@ from bench.train_utils import (
     make_adam,
     resolve_device,
     run_training,
+    save_checkpoint,
     seed_everything,
 )
 from cad.checkpoint import load_official_student
@@ -65,15 +64,6 @@ def affinity_agreement(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]
     fn = float(np.count_nonzero(~pb & gb))
     f1 = 2 * tp / max(2 * tp + fp + fn, 1.0)
     return {"aff_mae": float(np.abs(pred - gt).mean()), "boundary_f1": f1}
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        torch.save(obj, f)
-    os.replace(tmp, path)
 
 
 class RecipeMethod(Method):
@@ -180,13 +170,13 @@ class RecipeMethod(Method):
 
     def save(self, path: str | Path) -> None:
         """Write the trained weights and recipe (one file, atomically)."""
-        _atomic_torch_save(
+        save_checkpoint(
+            Path(path),
             {
                 "method": self.name,
                 "recipe": self.config,
                 "modules": {k: m.state_dict() for k, m in self._nets.items()},
             },
-            Path(path),
         )
 
     def load(self, path: str | Path) -> RecipeMethod:

@@ -20,8 +20,6 @@ a block's task is deterministic and writes only its own output chunks.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.atomic import atomic_open
 from bench.blockwise.blocks import Block
 
 SCHEDULERS = ("threads", "processes", "synchronous")
@@ -58,19 +57,8 @@ def is_done(done_dir: str | Path | None, block_id: int) -> bool:
 
 def write_marker(done_dir: str | Path, block_id: int, result: dict[str, Any] | None) -> None:
     """Store a block's result as its done marker, atomically."""
-    path = marker_path(done_dir, block_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in (result or {}).items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(marker_path(done_dir, block_id)) as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in (result or {}).items()})
 
 
 def read_marker(done_dir: str | Path, block_id: int) -> dict[str, Any]:

@@ -35,10 +35,9 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one blockwise job (in the child process) and report time and peak memory."""
-    import resource
-
     from bench.blockwise import INTENSITY_PREDICTOR, run_blockwise
     from bench.data import SyntheticArray
+    from bench.environment import peak_rss_mb
 
     if spec["predictor"] == "intensity":
         method: Any = INTENSITY_PREDICTOR
@@ -49,7 +48,7 @@ def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     raw = SyntheticArray(tuple(spec["shape"]), "raw", seed=0)
     res = run_blockwise(method, raw, spec["out"], block_shape=tuple(spec["block_shape"]),
                         workers=spec["workers"], scheduler=spec["scheduler"], overwrite=True)
-    return {**res, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    return {**res, "peak_rss_mb": peak_rss_mb()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
