@@ -3,7 +3,9 @@
 The CAD recipe (CAD_SPEC section 7), which is a plain multicut despite its name:
 
 1. boundary ``max(1 - A_y, 1 - A_x)``;
-2. per-section distance-transform watershed (elf, threshold 0.25, sigma_seeds 2);
+2. per-section distance-transform watershed (elf, threshold 0.25, sigma_seeds 2), whose
+   fragments are then split where the affinities separate their voxels
+   (:func:`bench.segment.refine.split_fragments`; ``refine_fragments=False`` skips this);
 3. region adjacency graph of those fragments;
 4. edge probability = mean of ``1 - affinity`` over the affinity links crossing the edge
    (``compute_affinity_features`` on the z/y/x nearest-neighbour offsets, column 0);
@@ -27,6 +29,7 @@ import numpy as np
 from bench.registry import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS
+from bench.segment.refine import split_fragments
 from bench.segment.validate import validate_affinities, validate_fragments
 
 SOLVERS = ("kernighan-lin", "gaec", "greedy-fixation", "decomposition")
@@ -49,12 +52,14 @@ def lmc_fragments(
     sigma_seeds: float = 2.0,
     sigma_weights: float = 2.0,
     min_size: int = 100,
+    refine: bool = True,
 ) -> np.ndarray:
     """Per-section distance-transform watershed of ``max(1 - A_y, 1 - A_x)`` (elf), uint64.
 
     Defaults are CAD's (elf's defaults apart from threshold and sigma_seeds). ``sigma_weights``
     smooths the boundary before flooding; with it, watershed lines may fall anywhere in a
     boundary band, so thin objects lose edge voxels to their neighbours (0 disables it).
+    ``refine`` gives those voxels back (:func:`bench.segment.refine.split_fragments`).
     """
     from elf.segmentation.watershed import distance_transform_watershed, stacked_watershed
 
@@ -68,6 +73,8 @@ def lmc_fragments(
         min_size=min_size,
         n_threads=1,
     )
+    if refine:
+        return split_fragments(frags, affs, mode="2d")
     return frags.astype(np.uint64, copy=False)
 
 
@@ -124,8 +131,8 @@ class Lmc(PostProcessor):
     """Multicut ("LMC") of per-section watershed fragments; swept parameter ``beta``.
 
     Fixed parameters: ``solver`` (one of :data:`SOLVERS`), ``fragments`` (precomputed
-    ``(Z, Y, X)``, else elf's watershed with ``ws_threshold``, ``sigma_seeds``,
-    ``sigma_weights``, ``min_size``; see :func:`lmc_fragments`).
+    ``(Z, Y, X)``, used as given; else elf's watershed with ``ws_threshold``, ``sigma_seeds``,
+    ``sigma_weights``, ``min_size``, ``refine_fragments``; see :func:`lmc_fragments`).
     """
 
     name = "lmc"
@@ -143,6 +150,7 @@ class Lmc(PostProcessor):
             sigma_seeds=2.0,
             sigma_weights=2.0,
             min_size=100,
+            refine_fragments=True,
         )
 
     def problem(self, affs: np.ndarray) -> MulticutProblem:
@@ -160,6 +168,7 @@ class Lmc(PostProcessor):
             sigma_seeds=p["sigma_seeds"],
             sigma_weights=p["sigma_weights"],
             min_size=p["min_size"],
+            refine=p["refine_fragments"],
         )
 
     def sweep(

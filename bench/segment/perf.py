@@ -2,7 +2,9 @@
 
 For waterz (one agglomeration pass for all thresholds) and lmc (fragments, graph and features
 built once, one multicut per beta), time ``sweep(affs, values)`` and ``len(values)`` calls of
-``segment(affs, value)`` on the same affinities, and print the seconds and their ratio.
+``segment(affs, value)`` on the same affinities, and print the seconds and their ratio; then the
+cost of the per-section watershed fragments and of their refinement
+(:func:`bench.segment.refine.split_fragments`) on the same affinities.
 Affinities come from the gala FIB-SEM boundary map in ``../shared/data`` when present
 (``aff = 1 - max(p(v), p(v - e))``), else from noisy synthetic labels.
 """
@@ -15,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.segment import affinities_from_boundary, affinities_from_labels, segment, sweep
+from bench.segment import (
+    affinities_from_boundary,
+    affinities_from_labels,
+    segment,
+    sweep,
+    watershed_fragments,
+)
+from bench.segment.refine import split_fragments
 
 DEFAULT_GALA = Path(__file__).resolve().parents[2].parent / "shared/data/gala_fib/test.cremi.h5"
 
@@ -87,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
             f"{t_sweep / megavoxels / len(values):13.3f}"
         )
     print("ratio = sweep / singles (below 1: the sweep shares work); timings are wall-clock")
+    frags = watershed_fragments(affs, refine=False)
+    split_fragments(frags[:2, :32, :32], affs[:, :2, :32, :32])  # compile outside the timing
+    t_ws = _best_of(args.repeats, lambda: watershed_fragments(affs, refine=False))
+    t_refine = _best_of(args.repeats, lambda: split_fragments(frags, affs))
+    print(f"fragments: watershed {t_ws / megavoxels:.3f} s/Mvox, refinement "
+          f"{t_refine / megavoxels:.3f} s/Mvox ({t_refine / t_ws:.2f}x the watershed)")
     return 0
 
 

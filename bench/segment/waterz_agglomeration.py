@@ -132,8 +132,9 @@ class Waterz(PostProcessor):
 
     Fixed parameters: ``scoring_function`` and ``discretize_queue`` (CAD's by default),
     ``fragments`` (a precomputed ``(Z, Y, X)`` over-segmentation; computed from the affinities
-    when ``None``), ``fragments_mode`` (``"2d"`` or ``"3d"``), ``fragments_threshold``,
-    ``sigma_seeds``, ``min_size`` (passed to :func:`watershed_fragments`) and ``quiet``.
+    when ``None``, used as given otherwise), ``fragments_mode`` (``"2d"`` or ``"3d"``),
+    ``fragments_threshold``, ``sigma_seeds``, ``min_size``, ``refine_fragments`` (passed to
+    :func:`watershed_fragments` as ``refine``) and ``quiet``.
     """
 
     name = "waterz"
@@ -152,6 +153,7 @@ class Waterz(PostProcessor):
             fragments_threshold=0.5,
             sigma_seeds=0.0,
             min_size=0,
+            refine_fragments=True,
             quiet=True,
         )
 
@@ -166,6 +168,7 @@ class Waterz(PostProcessor):
             threshold=p["fragments_threshold"],
             sigma_seeds=p["sigma_seeds"],
             min_size=p["min_size"],
+            refine=p["refine_fragments"],
         )
 
     def sweep(
