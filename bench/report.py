@@ -94,24 +94,25 @@ def _label(r: dict[str, Any]) -> str:
 
 def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     pts = [(r["infer_voxels_per_s"], r["voi"], r) for r in rows
            if r.get("infer_voxels_per_s") and r.get("voi") is not None]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for i, (x, y, r) in enumerate(sorted(pts, key=lambda p: (p[0], p[1]))):
+    ordered = sorted(pts, key=lambda p: (p[0], p[1]))
+    for x, y, r in ordered:
         ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
                    edgecolor="black", zorder=3)
-        # alternate label sides so that methods of equal speed do not print on top of each other
-        right = i % 2 == 0
-        ax.annotate(_label(r), (x, y), textcoords="offset points", fontsize=8,
-                    xytext=(6, 4) if right else (-6, -10), ha="left" if right else "right")
     front = _pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
             linestyle="--", label="Pareto front", zorder=2)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks crowd a short log axis
     ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost points
+    fig.canvas.draw()  # fix the limits, so labels can be measured in pixels
+    _place_labels(ax, [(x, y, _label(r)) for x, y, r in ordered])
     ax.set_xlabel("inference throughput (voxels/s, log scale)")
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed")
@@ -123,6 +124,39 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _place_labels(ax, points: list[tuple[float, float, str]]) -> None:
+    """Label each point beside it without overlapping earlier labels.
+
+    Tries right, left, then one line higher or lower on either side, and so on, and takes the
+    first place whose text box is clear of every label already placed; falls back to the right.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    line = 9.0  # points
+
+    def annotate(x, y, text, side, shift):
+        return ax.annotate(text, (x, y), textcoords="offset points", fontsize=8, va="center",
+                           xytext=(7 * side, shift * line), ha="left" if side > 0 else "right",
+                           bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
+                                     alpha=0.8), zorder=4)
+
+    taken = []
+    for x, y, text in sorted(points, key=lambda p: p[1]):
+        for shift in (0, 1, -1, 2, -2, 3):
+            for side in (1, -1):
+                ann = annotate(x, y, text, side, shift)
+                box = ann.get_window_extent(renderer)
+                if not any(box.overlaps(other) for other in taken):
+                    break
+                ann.remove()
+            else:
+                continue
+            break
+        else:
+            ann = annotate(x, y, text, 1, 0)
+            box = ann.get_window_extent(renderer)
+        taken.append(box)
 
 
 def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
