@@ -141,19 +141,16 @@ def _place_labels(ax, points: list[tuple[float, float, str]]) -> None:
                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
                                      alpha=0.8), zorder=4)
 
+    spots = [(side, shift) for shift in (0, 1, -1, 2, -2, 3) for side in (1, -1)]
     taken = []
     for x, y, text in sorted(points, key=lambda p: p[1]):
-        for shift in (0, 1, -1, 2, -2, 3):
-            for side in (1, -1):
-                ann = annotate(x, y, text, side, shift)
-                box = ann.get_window_extent(renderer)
-                if not any(box.overlaps(other) for other in taken):
-                    break
-                ann.remove()
-            else:
-                continue
-            break
-        else:
+        for side, shift in spots:
+            ann = annotate(x, y, text, side, shift)
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in taken):
+                break
+            ann.remove()
+        else:  # nowhere clear: right of the point, overlapping
             ann = annotate(x, y, text, 1, 0)
             box = ann.get_window_extent(renderer)
         taken.append(box)

@@ -66,6 +66,13 @@ def _union(parent: np.ndarray, a: int, b: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _rank(size: np.ndarray, strong: np.ndarray, r: int) -> int:
+    """Which piece of a fragment is its main one: the largest of two or more voxels, else a
+    voxel without a strong edge, else any."""
+    return size[r] + 1 if size[r] > 1 else (0 if strong[r] else 1)
+
+
+@numba.njit(cache=True, nogil=True)
 def _split(
     frags: np.ndarray, n_frags: int, affs: np.ndarray, threshold: float, join_z: bool
 ) -> np.ndarray:
@@ -100,14 +107,11 @@ def _split(
     # 2. the main piece of each fragment: its largest piece of two or more voxels (ties: first
     #    in raster order); without one, its first voxel without a strong edge, else its first
     #    voxel
-    rank = np.empty(n, dtype=np.int64)
-    for r in range(n):
-        rank[r] = size[r] + 1 if size[r] > 1 else (0 if strong[r] else 1)
     main = np.full(n_frags, -1, dtype=np.int64)
     for v in range(n):
         r = piece[v]
         f = flat[v]
-        if main[f] == -1 or rank[r] > rank[main[f]]:
+        if main[f] == -1 or _rank(size, strong, r) > _rank(size, strong, main[f]):
             main[f] = r
     # 3. where the other pieces (two or more voxels, or one voxel with a strong edge) belong:
     #    target = a piece of the one other fragment that strong edges join it to (the watershed
@@ -171,7 +175,8 @@ def _split(
         r = piece[v]
         label[v] = _find(parent, r if leaves[r] else main[flat[v]])
     # 5. consecutive ids from 1 in raster order of first appearance
-    new_id = np.zeros(n, dtype=np.uint64)
+    new_id = target  # no longer needed: reuse its memory
+    new_id[:] = 0
     out = np.empty(n, dtype=np.uint64)
     next_id = 1
     for v in range(n):
