@@ -96,14 +96,16 @@ def _noisy_affinities(shape=(16, 128, 128), seed=3) -> tuple[np.ndarray, np.ndar
 
 
 @pytest.mark.parametrize("block_shape", [(8, 128, 128), (8, 64, 64)])
-def test_blockwise_segmentation_close_to_whole_volume(tmp_path, block_shape):
-    # at threshold 0.3 the whole-volume result is good (VOI 0.08 against the labels); at 0.5
-    # it merges nearly everything, and two all-merged results would agree trivially
+@pytest.mark.parametrize("threshold, bound", [(0.1, 0.15), (0.3, 0.05)])
+def test_blockwise_segmentation_close_to_whole_volume(tmp_path, block_shape, threshold, bound):
+    # at 0.1 and 0.3 the whole-volume result is good (VOI 0.15 and 0.08 against the labels); at
+    # 0.5 it merges nearly everything, and two all-merged results would agree trivially. At 0.1
+    # a face merge needs a median affinity above 0.9 (a mean stitch left VOI 0.7 here)
     affs, labels = _noisy_affinities()
-    whole = segment(affs, "waterz", threshold=0.3)
+    whole = segment(affs, "waterz", threshold=threshold)
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
     segment_blockwise(affs, group, block_shape=block_shape, work_dir=tmp_path / "w",
-                      threshold=0.3, workers=2, scheduler="threads", scheduler_address=None,
+                      threshold=threshold, workers=2, scheduler="threads", scheduler_address=None,
                       retries=0)
     seg = group["segmentation"]
     ids = np.unique(seg[:])
@@ -111,7 +113,7 @@ def test_blockwise_segmentation_close_to_whole_volume(tmp_path, block_shape):
     between = scores(overlap_table(whole, seg[:], ignore_gt=()))
     print(f"\nVOI(whole, blockwise {block_shape}) = {between['voi']:.4f} "
           f"(split {between['voi_split']:.4f}, merge {between['voi_merge']:.4f})")
-    assert between["voi"] < 0.05
+    assert between["voi"] < bound
     # streaming evaluation over the zarr output equals the in-memory one
     assert evaluate_blockwise(labels, seg) == pytest.approx(scores(overlap_table(labels, seg[:])))
 

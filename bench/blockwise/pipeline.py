@@ -157,7 +157,7 @@ def segment_blockwise(
                         waterz_params=waterz_params),
         blocks, done_dir=work_dir / "agglomerate", **engine)
     stats["faces"] = run_blocks(EdgesTask(local, affs), blocks,
-                                done_dir=work_dir / "faces", **engine)
+                                done_dir=work_dir / "faces-hist", **engine)
     n_per_block = {k: int(r["n"]) for k, r in stats["agglomerate"].results.items()}
     edges = [stats["faces"].results[b.id] for b in blocks]
     lut, starts = stitch(n_per_block, edges, threshold=threshold, capacity=capacity)
