@@ -11,7 +11,7 @@ LEADERBOARD_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("method", "method", "{}"),
     ("family", "family", "{}"),
     ("postprocess", "post-proc", "{}"),
-    ("param_value", "param", "{:.2f}"),
+    ("param_value", "param", "{:g}"),
     ("voi", "VOI", "{:.3f}"),
     ("voi_split", "split", "{:.3f}"),
     ("voi_merge", "merge", "{:.3f}"),

@@ -254,6 +254,25 @@ def test_select_parameter_on_validation_then_apply_to_test():
         select_parameter(val_affs, val_gt[:-1], "waterz")
 
 
+def test_a_best_value_on_the_grid_edge_extends_the_grid():
+    gt = columns(seed=2)
+    affs = noisy(affinities_from_labels(gt), 0.3, seed=0)
+
+    def most_segments_wins(_gt, seg):  # fewer merges = better: the lowest threshold wins
+        n = float(len(np.unique(seg)))
+        return {"voi_split": 0.0, "voi_merge": -n, "voi": -n, "arand": 0.0}
+
+    sel = select_parameter(affs, gt, "waterz", evaluate=most_segments_wins)
+    values = [row["value"] for row in sel.curve]
+    assert values[:3] == [0.025, 0.05, 0.1] and values[-1] == 0.9 and len(values) == 11
+    assert sel.stats["extended_with"] == [0.025, 0.05]
+    assert sel.best_value == min(sel.curve, key=lambda r: (r["voi"], r["value"]))["value"]
+    # an interior best, or explicit values, leave the grid alone
+    interior = select_parameter(affs, gt, "waterz", values=[0.1, 0.5],
+                                evaluate=most_segments_wins)
+    assert [row["value"] for row in interior.curve] == [0.1, 0.5]
+
+
 # --- bad input ---
 
 

@@ -4,6 +4,11 @@ The official CAD scripts pick the waterz threshold with the best VOI on the test
 inflates scores. Here the sweep runs on validation affinities against validation labels, the
 value with the lowest VOI (split + merge; ties broken by ARAND, then by the smaller value) is
 kept, and :meth:`SelectionResult.apply` segments test affinities with that frozen value.
+
+A best value at the edge of the default grid says the optimum may lie beyond it (waterz
+thresholds of 0.1 were common on the leaderboard), so the grid is then extended once past that
+edge, halving the distance to the end of (0, 1) twice (0.1 -> 0.05, 0.025; 0.9 -> 0.95,
+0.975), and the choice is made over the whole curve. Explicit ``values`` are swept as given.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ class SelectionResult:
     """The frozen choice and the whole validation curve.
 
     ``curve`` is a list of ``{"value", "voi_split", "voi_merge", "voi", "arand"}`` dicts in sweep
-    order (plain floats, JSON-ready); ``stats`` holds the sweep's throughput and peak memory.
+    order, by value when the grid was extended (plain floats, JSON-ready); ``stats`` holds the
+    sweep's throughput and peak memory (and ``extended_with``, the added values, if any).
     """
 
     method: str
@@ -104,12 +110,27 @@ def select_parameter(
             f"{val_affs.shape[1:]}"
         )
     evaluate = evaluate or _default_evaluate()
-    results, stats = sweep(val_affs, method, values, return_stats=True, **params)
-    curve = []
-    for value, labels in results:
-        scores = evaluate(val_gt, labels)
-        curve.append({"value": float(value), **{k: float(scores[k]) for k in CURVE_KEYS}})
-    best = min(curve, key=lambda row: (row["voi"], row["arand"], row["value"]))
+
+    def scored(grid: Sequence[float] | None) -> tuple[list[dict[str, float]], dict[str, Any]]:
+        results, grid_stats = sweep(val_affs, method, grid, return_stats=True, **params)
+        rows = []
+        for value, labels in results:
+            scores = evaluate(val_gt, labels)
+            rows.append({"value": float(value), **{k: float(scores[k]) for k in CURVE_KEYS}})
+        return rows, grid_stats
+
+    def best_of(rows: list[dict[str, float]]) -> dict[str, float]:
+        return min(rows, key=lambda row: (row["voi"], row["arand"], row["value"]))
+
+    curve, stats = scored(values)
+    if values is None and len(curve) > 1:
+        beyond = _beyond_edge(best_of(curve)["value"], [row["value"] for row in curve])
+        if beyond:
+            extra, extra_stats = scored(beyond)
+            curve = sorted(curve + extra, key=lambda row: row["value"])
+            stats = {**stats, "extended_with": beyond, "extension_seconds":
+                     extra_stats.get("seconds")}
+    best = best_of(curve)
     return SelectionResult(
         method=method,
         parameter=parameter_name(method),
@@ -119,6 +140,16 @@ def select_parameter(
         params=dict(params),
         stats=stats,
     )
+
+
+def _beyond_edge(best: float, grid: Sequence[float]) -> list[float]:
+    """Two values past the grid's edge when ``best`` lies on it, else none (see the module)."""
+    low, high = min(grid), max(grid)
+    if best == low and low > 0.0:
+        return [round(low / 4, 6), round(low / 2, 6)]
+    if best == high and high < 1.0:
+        return [round(high + (1 - high) / 2, 6), round(high + 3 * (1 - high) / 4, 6)]
+    return []
 
 
 def parameter_name(method: str) -> str:
