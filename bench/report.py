@@ -175,7 +175,9 @@ def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
     for r, curve in curves:
         xs = [c["voi_merge"] for c in curve]
         ys = [c["voi_split"] for c in curve]
-        line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(r))
+        # colour per method, line style per post-processor: more curves than distinct colours
+        line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(r),
+                        **_series_style(r, rows))
         chosen = [c for c in curve if np.isclose(c["value"], r["param_value"])]
         if chosen:
             ax.scatter(chosen[0]["voi_merge"], chosen[0]["voi_split"], s=90, facecolor="none",
@@ -192,9 +194,23 @@ def _plot_per_section(rows, details, path: Path, dataset: str) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for r, s in series:
-        ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=_label(r))
+        ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=_label(r),
+                **_series_style(r, rows))
     return _finish(fig, ax, path, "test section (index within the test split)",
                    "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
+
+
+LINE_STYLES = {"waterz": "-", "lmc": "--", "mws": ":"}
+
+
+def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
+    """Plot style of a result: one colour per method, one line style per post-processor."""
+    import matplotlib.pyplot as plt
+
+    methods = sorted({row["method"] for row in rows})
+    palette = plt.get_cmap("tab10").colors
+    return {"color": palette[methods.index(r["method"]) % len(palette)],
+            "linestyle": LINE_STYLES.get(r["postprocess"], "-.")}
 
 
 def _series(rows, details, key: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
