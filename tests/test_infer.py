@@ -240,3 +240,26 @@ def test_stitched_valid_embedding_gives_seamless_affinities():
     np.testing.assert_allclose(affs[3:], ref[3:], atol=1e-5)
     assert float(np.abs(affs[3, :3]).max()) == 0.0  # long-range borders stay 0
     assert float(np.abs(affs[4, :, -2:]).max()) == 0.0  # positive offset: border at the end
+
+
+def test_mala3d_predicts_from_the_stitched_embedding(monkeypatch):
+    """mala3d tiles its valid windows without overlap and computes affinities once."""
+    from bench.registry import create_method
+
+    method = create_method("mala3d", profile="smoke", device="cpu",
+                           infer_window=[6, 16, 16], infer_stride=None)
+    torch.manual_seed(0)
+    net = nn.Conv3d(1, 16, 3)  # a small valid-convolution stand-in: output = window - 2
+    net.emb_ch = 16
+    method._nets["net"] = net
+    monkeypatch.setattr(method, "_output_shape", lambda shape: tuple(s - 2 for s in shape))
+    raw = np.random.default_rng(5).integers(0, 256, (9, 30, 41), dtype=np.uint8)
+    affs = method.predict(raw)
+    with torch.no_grad():
+        x = torch.from_numpy(raw.astype(np.float32) / 255.0)[None, None]
+        emb = net(F.pad(x, (1, 1, 1, 1, 1, 1), mode="reflect"))[0].numpy()
+    expected = embedding_volume_affinities(emb, device="cpu")
+    np.testing.assert_allclose(affs, expected, atol=1e-5)
+    # a configured stride keeps the blended per-window affinities, which differ at seams
+    method.config["infer_stride"] = [2, 7, 7]
+    assert np.abs(method.predict(raw) - affs).max() > 1e-3
