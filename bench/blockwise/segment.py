@@ -22,10 +22,10 @@ across blocks by the median affinity of the whole boundary between two regions (
 regions merge, so a small spurious face contact is outvoted by the long in-block boundary it
 joins), from 64-bin histograms where waterz uses 256 (a quarter of the memory per edge). A mean
 was used before: noisy in-object affinities seldom have a mean above 0.9, so at threshold 0.1
-objects stayed split at block faces. With
-per-section fragments, fragments themselves are identical when blocks span whole sections;
-with y/x blocks, fragments near a y/x face come from the halo-grown region and can differ. The
-tests and docs/scale.md report the VOI between the two results.
+objects stayed split at block faces. With per-section fragments, fragments themselves are
+identical when blocks span whole sections; with y/x blocks, fragments near a y/x face come from
+the halo-grown region and can differ. The tests and docs/scale.md report the VOI between the
+two results.
 """
 
 from __future__ import annotations
