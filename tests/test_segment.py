@@ -267,7 +267,7 @@ def test_a_best_value_on_the_grid_edge_extends_the_grid():
     assert values[:3] == [0.025, 0.05, 0.1] and values[-1] == 0.9 and len(values) == 11
     assert sel.stats["extended_with"] == [0.025, 0.05]
     assert sel.best_value == min(sel.curve, key=lambda r: (r["voi"], r["value"]))["value"]
-    # an interior best, or explicit values, leave the grid alone
+    # explicit values are swept as given, even with the best on their edge
     interior = select_parameter(affs, gt, "waterz", values=[0.1, 0.5],
                                 evaluate=most_segments_wins)
     assert [row["value"] for row in interior.curve] == [0.1, 0.5]
