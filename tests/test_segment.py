@@ -316,6 +316,8 @@ def test_mws_needs_long_range_affinities(affs, affs12):
         segment(affs12, "mws", offsets=cad_teacher_offsets()[:5])
     with pytest.raises(ValueError, match="nearest neighbours"):
         segment(affs12, "mws", offsets=cad_teacher_offsets()[::-1])
+    with pytest.raises(ValueError, match=r"nearest_repulsion must be in \[0, 1\], got 2"):
+        segment(affs12, "mws", nearest_repulsion=2)
 
 
 @pytest.mark.parametrize("bias", [0.5, 0.7])
