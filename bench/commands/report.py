@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,10 @@ def main(args: argparse.Namespace) -> int:
 
     store = ResultsStore(args.results)
     if args.rebuild_db:
-        print(f"rebuilt {store.rebuild()} rows from {store.runs_dir}")
+        n, skipped = store.rebuild()
+        print(f"rebuilt {n} rows from {store.runs_dir}")
+        for run_id, why in skipped.items():
+            print(f"skipped run {run_id}: {why}", file=sys.stderr)
     index = build_report(store, args.out)
     print(f"report: {index}")
     print(f"markdown: {index.with_name('leaderboard.md')}")
