@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
+from bench.errors import BenchError
 
 # column name -> SQL type; the order is the table's column order
 COLUMNS: dict[str, str] = {
@@ -55,8 +56,8 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postproc
 _SCHEMA = _SCHEMA.format(", ".join(f"{name} {kind}" for name, kind in COLUMNS.items()))
 
 
-class CorruptDatabaseError(RuntimeError):
-    pass
+class CorruptDatabaseError(BenchError, RuntimeError):
+    """The leaderboard database is damaged (the message says how to rebuild it)."""
 
 
 #: a run id is one path component: letters, digits, ``.``, ``_``, ``-``; no leading dot

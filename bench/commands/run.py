@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--method", action="append", default=None,
                    help="method name (repeatable or comma separated; 'all' for every one)")
-    p.add_argument("--dataset", default="synthetic", help="dataset name (default: synthetic)")
+    p.add_argument("--dataset", default=None, help="dataset name or file spec "
+                   "path.h5:raw_key:labels_key (default: synthetic)")
     p.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
                    help="training recipe size (default: quick)")
     p.add_argument("--postprocess", default="waterz",
@@ -152,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         specs = []
         for name in expand_methods(args.method):
             specs.append((RunSpec(
-                method=name, dataset=args.dataset, profile=args.profile or "quick",
+                method=name, dataset=args.dataset or "synthetic", profile=args.profile or "quick",
                 postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
                 data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
                 seed=0 if args.seed is None else args.seed, overrides=overrides,
