@@ -170,8 +170,6 @@ def test_resumed_blockwise_run_is_timed_on_its_own_work_and_has_an_interval(stub
     store = ResultsStore(results)
     run_id = store.run_ids()[0]
     run_dir = store.run_dir(run_id)
-    env = json.loads((run_dir / "environment.json").read_text())
-    assert env["torch_threads"] == 1 and env["omp_wait_policy"]  # one thread per Dask worker
     first = store.rows()[0]
     assert first["voi_ci_low"] is not None and first["voi_ci_high"] is not None
     assert first["voi_ci_low"] <= first["voi_ci_high"]
@@ -191,6 +189,8 @@ def test_resumed_blockwise_run_is_timed_on_its_own_work_and_has_an_interval(stub
     assert resumed["infer_voxels_per_s"] == pytest.approx(expected)
     assert resumed["postprocess_voxels_per_s"] is None  # no segmentation work was done here
     assert math.isnan(blockwise["voxels_per_s"])
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["torch_threads"] == 1 and env["omp_wait_policy"]  # one thread per Dask worker
 
 
 # -- 4. stop_after, and --set values of the wrong type ---------------------------------------
@@ -393,3 +393,12 @@ def test_threads_option_is_used_and_recorded(stub, tmp_path):
         assert env["available_cores"] == len(os.sched_getaffinity(0))
     finally:
         torch.set_num_threads(before)
+
+
+def test_perf_train_measures_alone_and_busy_in_one_run():
+    from bench.perf_train import measure
+
+    r = measure("unet2d", "smoke", iters=1, threads=1)
+    assert r["seconds_per_iter_alone"] > 0 and r["seconds_per_iter_busy"] > 0
+    assert r["ratio"] == pytest.approx(r["seconds_per_iter_busy"] / r["seconds_per_iter_alone"])
+    assert len(r["phases_alone"]) == len(r["phases_busy"]) == 2
