@@ -136,6 +136,16 @@ def _check_resume_options(args: argparse.Namespace, spec) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        return _main(args)
+    finally:  # an in-process caller (tests, notebooks) gets its thread setting back
+        torch.set_num_threads(before)
+
+
+def _main(args: argparse.Namespace) -> int:
     from bench.pipeline import RunSpec, TrainingStopped, load_spec, run
     from bench.results import ResultsStore, validate_run_id
     from bench.table import format_rows
@@ -168,10 +178,10 @@ def main(args: argparse.Namespace) -> int:
     for spec, run_id in specs:
         try:
             outcomes.append(run(spec, store, run_id=run_id))
-        except TrainingStopped as exc:
-            print(f"{exc} (stop_after): nothing predicted or recorded yet; continue with: "
-                  f"python -m bench run --resume {exc.run_id} --results {args.results}")
-            return 0
+        except TrainingStopped as exc:  # the other methods still run
+            print(f"{spec.method}: {exc} (stop_after): nothing predicted or recorded yet; "
+                  f"continue with: python -m bench run --resume {exc.run_id} "
+                  f"--results {args.results}")
     rows = [r for o in outcomes for r in o.rows]
     print(format_rows(rows))
     for o in outcomes:
