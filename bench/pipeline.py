@@ -170,8 +170,11 @@ def prepare(spec: RunSpec, store: ResultsStore):
         **spec.overrides,
     )
     if "mws" in spec.postprocess and not _supports_long_range(method):
-        raise ValueError(f"--postprocess mws needs long-range affinities, which method "
-                         f"{spec.method!r} does not predict (use waterz or lmc with it)")
+        if spec.postprocess == ["mws"]:
+            raise ValueError(f"--postprocess mws needs long-range affinities, which method "
+                             f"{spec.method!r} does not predict (use waterz or lmc with it)")
+        log.warning("method %s predicts no long-range affinities: no mws rows for it",
+                    spec.method)
     return dataset, device, method
 
 

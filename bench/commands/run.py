@@ -175,6 +175,11 @@ def _main(args: argparse.Namespace) -> int:
         # workers x threads does not oversubscribe the cores
         threads = set_threads(1)
     log.info("torch threads: %d (cores available: %d)", threads, available_cores())
+    if len(specs) > 1:  # every method's options are checked before the first one trains
+        from bench.pipeline import prepare
+
+        for spec, _ in specs:
+            prepare(spec, store)
     for spec, run_id in specs:
         try:
             outcomes.append(run(spec, store, run_id=run_id))
