@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "path.h5:raw_key:labels_key (default: synthetic)")
     p.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
                    help="training recipe size (default: quick)")
-    p.add_argument("--postprocess", default="waterz",
+    p.add_argument("--postprocess", default=None,
                    help="comma separated post-processors (default: waterz)")
     p.add_argument("--data-root", default=None, help="folder with the real datasets")
     p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
@@ -114,7 +114,8 @@ def expand_methods(values: list[str] | None) -> list[str]:
 _FIXED_ON_RESUME = (("method", "method", "--method"), ("profile", "profile", "--profile"),
                     ("dataset", "dataset", "--dataset"), ("seed", "seed", "--seed"),
                     ("data_root", "data_root", "--data-root"),
-                    ("checkpoint", "checkpoint", "--checkpoint"))
+                    ("checkpoint", "checkpoint", "--checkpoint"),
+                    ("postprocess", "postprocess", "--postprocess"))
 
 
 def _check_resume_options(args: argparse.Namespace, spec) -> None:
@@ -126,6 +127,8 @@ def _check_resume_options(args: argparse.Namespace, spec) -> None:
             continue
         if arg == "method":
             given = ",".join(expand_methods(given))
+        if arg == "postprocess":
+            given = _postprocessors(given)
         if str(given) != str(getattr(spec, fieldname)):
             clashes.append(f"{flag} {given} (the run has {getattr(spec, fieldname)})")
     if args.overrides or args.config:
@@ -164,7 +167,7 @@ def _main(args: argparse.Namespace) -> int:
         for name in expand_methods(args.method):
             specs.append((RunSpec(
                 method=name, dataset=args.dataset or "synthetic", profile=args.profile or "quick",
-                postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
+                postprocess=_postprocessors(args.postprocess or "waterz"),
                 data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
                 seed=0 if args.seed is None else args.seed, overrides=overrides,
                 blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
@@ -201,3 +204,7 @@ def _block_shape(text: str) -> list[int]:
     except ValueError:
         raise ValueError(f"--block-shape: expected three positive integers z,y,x, got "
                          f"{text!r}") from None
+
+
+def _postprocessors(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
