@@ -34,6 +34,28 @@ def _check_input(x: torch.Tensor, in_ch: int) -> None:
 _BN_MOMENTUM = 0.001  # the official teacher's BatchNorm3d momentum (CAD_SPEC.md section 3)
 
 
+class ZLastConv3d(nn.Conv3d):
+    """``nn.Conv3d`` (same parameters, same state_dict) that is 2.3x faster for one small CPU
+    sample, e.g. the CAD teacher's 1x1x8x48x48 training patch.
+
+    For a batch of one whose ``N*C*D*H`` is at most 20,480, PyTorch's CPU backend picks its
+    unvectorised ``slow_conv3d`` (forward and backward) over oneDNN. A convolution commutes with
+    a permutation of the spatial axes applied to input and kernel alike, so on CPU this layer
+    convolves the ``(N, C, Y, X, Z)`` view, for which oneDNN is chosen, and permutes back. The
+    result equals the plain convolution up to float rounding (about 3e-5 on the teacher's
+    embedding); on other devices, and for larger batches, it is the plain convolution.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.ndim != 5 or x.shape[0] != 1:
+            return super().forward(x)
+        (sz, sy, sx), (pz, py, px) = self.stride, self.padding
+        dz, dy, dx = self.dilation
+        y = F.conv3d(x.permute(0, 1, 3, 4, 2), self.weight.permute(0, 1, 3, 4, 2), self.bias,
+                     (sy, sx, sz), (py, px, pz), (dy, dx, dz), self.groups)
+        return y.permute(0, 1, 4, 2, 3)
+
+
 def _bn(ch: int) -> nn.BatchNorm3d:
     return nn.BatchNorm3d(ch, momentum=_BN_MOMENTUM)
 
@@ -48,15 +70,15 @@ class _ResBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
         self.block1 = nn.Sequential(
-            nn.Conv3d(in_ch, out_ch, (1, 3, 3), padding=(0, 1, 1), bias=False),
+            ZLastConv3d(in_ch, out_ch, (1, 3, 3), padding=(0, 1, 1), bias=False),
             _bn(out_ch),
             nn.ELU(inplace=True),
         )
         self.block2 = nn.Sequential(
-            nn.Conv3d(out_ch, out_ch, 3, padding=1, bias=False),
+            ZLastConv3d(out_ch, out_ch, 3, padding=1, bias=False),
             _bn(out_ch),
             nn.ELU(inplace=True),
-            nn.Conv3d(out_ch, out_ch, 3, padding=1, bias=False),
+            ZLastConv3d(out_ch, out_ch, 3, padding=1, bias=False),
         )
         self.block3 = _bn(out_ch)
 
@@ -97,7 +119,7 @@ class SuperhumanUNet3D(nn.Module):
         f = [filters[0], *filters]  # conv0 keeps the stem width
         self.in_ch, self.emb_ch = in_ch, emb_ch
         self.embed_in = nn.Sequential(
-            nn.Conv3d(in_ch, f[0], (1, 5, 5), padding=(0, 2, 2)), nn.ELU(inplace=True)
+            ZLastConv3d(in_ch, f[0], (1, 5, 5), padding=(0, 2, 2)), nn.ELU(inplace=True)
         )
         self.conv0 = _ResBlock(f[0], f[1])
         self.conv1 = _ResBlock(f[1], f[2])
@@ -108,15 +130,15 @@ class SuperhumanUNet3D(nn.Module):
         for k, (hi, lo) in enumerate([(f[5], f[4]), (f[4], f[3]), (f[3], f[2]), (f[2], f[1])]):
             up = nn.Sequential(
                 nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=True),
-                nn.Conv3d(hi, lo, 1),
+                ZLastConv3d(hi, lo, 1),
             )
             self.add_module(f"up{k}", up)
             self.add_module(f"cat{k}", nn.Sequential(_bn(lo), nn.ELU(inplace=True)))
             self.add_module(f"conv{k + 4}", _ResBlock(lo, lo))
         self.embed_out = nn.Sequential(
-            nn.Conv3d(f[1], f[0], (1, 5, 5), padding=(0, 2, 2)), nn.ELU(inplace=True)
+            ZLastConv3d(f[1], f[0], (1, 5, 5), padding=(0, 2, 2)), nn.ELU(inplace=True)
         )
-        self.out_put = nn.Sequential(nn.Conv3d(f[0], emb_ch, 1))
+        self.out_put = nn.Sequential(ZLastConv3d(f[0], emb_ch, 1))
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight)

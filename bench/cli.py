@@ -11,6 +11,12 @@ import importlib
 import logging
 import sys
 
+from bench.threads import passive_wait_policy
+
+# for entry points that do not go through ``python -m bench`` (bench/__main__.py does it first):
+# effective only while torch is not imported yet
+passive_wait_policy()
+
 # sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = (
     "bench.commands.run",
@@ -46,15 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from bench.errors import BenchError
+
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
+        _print_resume_hint(exc, args)
         return 130
-    except (KeyError, ValueError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, OSError, BenchError) as exc:
         # user errors: one clear line, no traceback (use -v for one)
         if args.verbose:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2
+
+
+def _print_resume_hint(exc: BaseException, args: argparse.Namespace) -> None:
+    """A run interrupted (or stopped) mid-way says how to continue it."""
+    run_id = getattr(exc, "run_id", None)
+    if run_id:
+        results = getattr(args, "results", "results")
+        print(f"continue it with: python -m bench run --resume {run_id} --results {results}",
+              file=sys.stderr)

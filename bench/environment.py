@@ -45,7 +45,9 @@ def describe_environment(device: str = "cpu") -> dict:
     try:
         import torch
 
-        env["torch_threads"] = torch.get_num_threads()
+        from bench.threads import thread_settings
+
+        env.update(thread_settings())  # torch threads, cores available, OpenMP wait policy
         if str(device).startswith("cuda") and torch.cuda.is_available():
             env["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:  # pragma: no cover - torch is a hard dependency

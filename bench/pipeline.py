@@ -36,7 +36,8 @@ import yaml
 from bench.atomic import atomic_path
 from bench.environment import describe_environment, peak_rss_mb
 from bench.registry import METHODS, POSTPROCESSORS
-from bench.results import ResultsStore, write_atomic, write_json
+from bench.results import ResultsStore, validate_run_id, write_atomic, write_json
+from bench.runlock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,20 @@ class RunSpec:
         blob = json.dumps(asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    def validate(self) -> None:
+        """The checks that need no data and no method: raise ``ValueError`` naming the option."""
+        shape = list(self.block_shape)
+        if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise ValueError(f"--block-shape: expected three positive integers z,y,x, got "
+                             f"{','.join(map(str, shape))}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"--workers: expected an integer >= 1, got {self.workers}")
+        if self.blockwise and self.postprocess != ["waterz"]:
+            raise ValueError(f"--blockwise supports --postprocess waterz only, got "
+                             f"{','.join(self.postprocess)}")
+        if not self.postprocess:
+            raise ValueError("--postprocess: give at least one post-processor")
+
 
 @dataclass
 class RunOutcome:
@@ -76,68 +91,130 @@ class RunOutcome:
     rows: list[dict[str, Any]]
 
 
-def new_run_id(spec: RunSpec) -> str:
+class TrainingStopped(Exception):
+    """Training ended before its last iteration (``stop_after``): nothing is predicted or
+    recorded until a ``--resume`` finishes it."""
+
+    def __init__(self, step: int, iters: int):
+        super().__init__(f"training stopped at iteration {step} of {iters}")
+        self.step, self.iters = step, iters
+
+
+def new_run_id(spec: RunSpec, dataset_name: str | None = None) -> str:
+    """``<UTC time>-<method>-<dataset>-<profile>-s<seed>-<tag>``: one path component.
+
+    ``dataset_name`` is the loaded dataset's short name (a file spec's is its file stem plus a
+    hash of the spec, never the path)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     tag = uuid.uuid4().hex[:4]
-    return f"{stamp}-{spec.method}-{spec.dataset}-{spec.profile}-s{spec.seed}-{tag}"
+    name = dataset_name or spec.dataset
+    return validate_run_id(f"{stamp}-{spec.method}-{name}-{spec.profile}-s{spec.seed}-{tag}")
 
 
 def load_spec(run_dir: Path) -> RunSpec:
     cfg = run_dir / "config.yaml"
     if not cfg.exists():
         raise FileNotFoundError(f"{cfg} not found: is {run_dir.name!r} a run id?")
-    return RunSpec(**yaml.safe_load(cfg.read_text())["spec"])
+    try:
+        return RunSpec(**yaml.safe_load(cfg.read_text())["spec"])
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ValueError(f"{cfg}: not a run specification written by `bench run` ({exc})") from None
 
 
-def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> RunOutcome:
-    """Run (or resume, when ``run_id`` names an existing run) one method end to end."""
+def _supports_long_range(method) -> bool:
+    from bench.method import Method
+
+    return type(method).predict_long_range is not Method.predict_long_range
+
+
+def _check_labels_nonnegative(dataset) -> None:
+    """Read signed label arrays once, section slab by slab, so that a negative id is reported
+    before training rather than after it (unsigned labels cannot be negative)."""
+    from bench.data.loaders import AsUint64
+
+    for vol in dataset.volumes.values():
+        labels = vol.labels
+        # only a lazily cast signed array can hold a negative id not yet seen
+        if not isinstance(labels, AsUint64) or np.dtype(labels._a.dtype).kind != "i":
+            continue
+        for z0 in range(0, labels.shape[0], 16):
+            labels[z0:z0 + 16]  # raises DataFormatError naming the file on a negative id
+
+
+def prepare(spec: RunSpec, store: ResultsStore):
+    """Everything that can be checked before the first training step: options, the results
+    folder and database, the dataset (files, labels), the device and the method's recipe.
+
+    Returns ``(dataset, device, method)``; raises with a message naming what is wrong.
+    """
     from bench.data import load_dataset
     from bench.device import resolve_device
 
-    t_start = time.perf_counter()
-    # validate names before any expensive work, listing valid choices on error
-    METHODS.get(spec.method)
+    spec.validate()
+    METHODS.get(spec.method)  # unknown names list the valid ones
     for pp in spec.postprocess:
         POSTPROCESSORS.get(pp)
-
+    store.check()  # a file as --results, or a corrupt leaderboard, fails now, not after training
+    device = resolve_device(spec.device)
     # a bad dataset name or data root fails here, before a run directory is created
     dataset = load_dataset(
         spec.dataset, data_root=spec.data_root, profile=spec.profile, seed=spec.seed
     )
-    run_id = run_id or new_run_id(spec)
+    _check_labels_nonnegative(dataset)
+    method = METHODS.create(
+        spec.method,
+        profile=spec.profile,
+        device=str(device),
+        seed=spec.seed,
+        **({"checkpoint": spec.checkpoint} if spec.checkpoint else {}),
+        **spec.overrides,
+    )
+    if "mws" in spec.postprocess and not _supports_long_range(method):
+        if spec.postprocess == ["mws"]:
+            raise ValueError(f"--postprocess mws needs long-range affinities, which method "
+                             f"{spec.method!r} does not predict (use waterz or lmc with it)")
+        log.warning("method %s predicts no long-range affinities: no mws rows for it",
+                    spec.method)
+    return dataset, device, method
+
+
+def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> RunOutcome:
+    """Run (or resume, when ``run_id`` names an existing run) one method end to end.
+
+    Raises :class:`TrainingStopped` when the recipe's ``stop_after`` ends training early (the
+    run directory then holds a resumable checkpoint and no result) and
+    :class:`bench.runlock.RunLockedError` when another process works on the same run.
+    """
+    t_start = time.perf_counter()
+    dataset, device, method = prepare(spec, store)
+    run_id = validate_run_id(run_id) if run_id else new_run_id(spec, dataset.name)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    file_handler = _attach_log(run_dir / "run.log")
-    try:
-        device = resolve_device(spec.device)
-        if not (run_dir / "config.yaml").exists():
-            write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec)}))
-        write_json(run_dir / "environment.json", describe_environment(str(device)))
-        log.info("run %s -> %s", run_id, run_dir)
-
-        method = METHODS.create(
-            spec.method,
-            profile=spec.profile,
-            device=str(device),
-            seed=spec.seed,
-            **({"checkpoint": spec.checkpoint} if spec.checkpoint else {}),
-            **spec.overrides,
-        )
-        train_summary = _train(method, dataset, spec, run_dir)
-        if spec.blockwise:
-            rows = _blockwise_test(method, dataset, spec, run_dir, train_summary, str(device),
-                                   t_start)
-        else:
-            affs = _predict(method, dataset, run_dir)
-            rows = _postprocess_and_evaluate(
-                method, dataset, spec, run_dir, affs, train_summary, str(device), t_start
-            )
-        store.add_rows(rows)
-        log.info("results in %s", run_dir)
-        return RunOutcome(run_id, run_dir, rows)
-    finally:
-        logging.getLogger().removeHandler(file_handler)
-        file_handler.close()
+    with run_lock(run_dir):
+        file_handler = _attach_log(run_dir / "run.log")
+        try:
+            if not (run_dir / "config.yaml").exists():
+                write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec)}))
+            write_json(run_dir / "environment.json", describe_environment(str(device)))
+            log.info("run %s -> %s", run_id, run_dir)
+            train_summary = _train(method, dataset, spec, run_dir)
+            if spec.blockwise:
+                rows = _blockwise_test(method, dataset, spec, run_dir, train_summary,
+                                       str(device), t_start)
+            else:
+                affs = _predict(method, dataset, run_dir)
+                rows = _postprocess_and_evaluate(
+                    method, dataset, spec, run_dir, affs, train_summary, str(device), t_start
+                )
+            store.add_rows(rows)
+            log.info("results in %s", run_dir)
+            return RunOutcome(run_id, run_dir, rows)
+        except (KeyboardInterrupt, TrainingStopped) as exc:
+            exc.run_id = run_id  # so the command line can print the --resume command
+            raise
+        finally:
+            logging.getLogger().removeHandler(file_handler)
+            file_handler.close()
 
 
 def _attach_log(path: Path) -> logging.Handler:
@@ -168,6 +245,10 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = dict(method.fit(train, val, run_dir=run_dir / "train", profile=spec.profile) or {})
     summary["train_seconds"] = time.perf_counter() - t0
+    if summary.get("finished") is False:
+        # an unfinished model is never predicted with nor recorded: model.pt marks a finished
+        # training stage, so a --resume continues training instead of taking it for done
+        raise TrainingStopped(int(summary.get("step", 0)), int(method.config.get("iters", 0)))
     method.save(model_file)  # atomic: the stage counts as done only once it exists
     write_json(summary_file, summary)
     return summary
@@ -210,7 +291,7 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": spec.method,
         "family": method.family,
-        "dataset": spec.dataset,
+        "dataset": dataset.name,  # a file spec's short safe name, never a path
         "split": "test",
         "split_hash": dataset.split_hash(),
         "profile": spec.profile,
@@ -350,21 +431,51 @@ def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
 
     seg = zarr.open_group(str(run_dir / "test.zarr"), mode="r")["segmentation"]
     scores = evaluate_blockwise(test.labels, seg)
-    infer_s = out["seconds"].get("predict", float("nan"))
-    pp_s = out["total_seconds"] - infer_s
-    n_vox = float(np.prod(test.shape))
+    slabs = _slab_scores_lazy(test.labels, seg, spec.slab_sections)
+    ci = _bootstrap_ci([s["voi"] for s in slabs], seed=spec.seed)
+    infer_tput, pp_tput = _blockwise_throughput(out)
     row = {
         **_row_base(method, dataset, spec, run_dir, train_summary, device),
         "postprocess": "waterz", "param_name": "threshold",
         "param_value": float(selection.best_value),
         **{k: float(scores[k]) for k in SCORE_KEYS},
-        "infer_voxels_per_s": n_vox / infer_s if infer_s > 0 else None,
-        "postprocess_voxels_per_s": n_vox / pp_s if pp_s > 0 else None,
+        "voi_ci_low": ci[0],
+        "voi_ci_high": ci[1],
+        "infer_voxels_per_s": infer_tput,
+        "postprocess_voxels_per_s": pp_tput,
         "end_to_end_seconds": time.perf_counter() - t_start,
         "peak_rss_mb": peak_rss_mb(),
     }
     write_json(run_dir / "metrics.json", {
         "rows": [row],
-        "details": {"waterz": {"validation_curve": selection.curve, "blockwise": out}},
+        "details": {"waterz": {"validation_curve": selection.curve, "blockwise": out,
+                               "slabs": slabs}},
     })
     return [row]
+
+
+def _slab_scores_lazy(gt, seg, slab: int) -> list[dict[str, float]]:
+    """:func:`_slab_scores` over lazy arrays: one slab of ``slab`` sections in memory at once."""
+    import metrics
+
+    out = []
+    for z0 in range(0, gt.shape[0] - slab + 1, slab):
+        g = np.asarray(gt[z0:z0 + slab])
+        if np.any(g):
+            scores = metrics.evaluate(g, np.asarray(seg[z0:z0 + slab]))
+            out.append({"z0": z0, **{k: float(scores[k]) for k in ("voi", "arand")}})
+    return out
+
+
+def _blockwise_throughput(out: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Inference and post-processing voxels/s of a blockwise call, from the blocks computed in
+    this process only: a resumed run is timed on the work it did, never on the whole volume
+    (blocks an earlier attempt finished cost it nothing). None when a stage did no work here."""
+    seconds, voxels = out["seconds"], out["voxels_run"]
+    infer = (voxels["predict"] / seconds["predict"]
+             if voxels.get("predict") and seconds["predict"] > 0 else None)
+    segment_passes = [k for k in seconds if k != "predict"]
+    if not segment_passes or not all(voxels.get(k) for k in segment_passes):
+        return infer, None
+    # seconds per voxel add up over the passes of the chain
+    return infer, 1.0 / sum(seconds[k] / voxels[k] for k in segment_passes)

@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,14 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
     html_parts = []
     for dataset, drows in by_dataset.items():
         details = {r["run_id"]: _details(store, r["run_id"]) for r in drows}
+        # rows written before dataset names were made safe may hold a path: never let it
+        # steer a PNG out of the report folder
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).lstrip(".") or "dataset"
         plots = [
-            _plot_pareto(drows, out_dir / f"{dataset}_pareto.png", dataset),
-            _plot_sweeps(drows, details, out_dir / f"{dataset}_sweeps.png", dataset),
-            _plot_per_section(drows, details, out_dir / f"{dataset}_per_section.png", dataset),
-            _plot_panels(store, drows, out_dir / f"{dataset}_panels.png", dataset),
+            _plot_pareto(drows, out_dir / f"{stem}_pareto.png", dataset),
+            _plot_sweeps(drows, details, out_dir / f"{stem}_sweeps.png", dataset),
+            _plot_per_section(drows, details, out_dir / f"{stem}_per_section.png", dataset),
+            _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         columns = LEADERBOARD_COLUMNS + (
@@ -77,7 +81,10 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
 
 
 def _details(store: ResultsStore, run_id: str) -> dict[str, Any]:
-    f = store.run_dir(run_id) / "metrics.json"
+    try:
+        f = store.run_dir(run_id) / "metrics.json"
+    except ValueError:  # a row from before run ids were checked: no run directory to read
+        return {}
     return json.loads(f.read_text()).get("details", {}) if f.exists() else {}
 
 
@@ -242,7 +249,10 @@ def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | 
     rows = sorted((r for r in rows if r["postprocess"] == pps[0]), key=lambda r: r["voi"])
     segs, raw, gt = [], None, None
     for r in rows:
-        f = store.run_dir(r["run_id"]) / "segmentation.h5"
+        try:
+            f = store.run_dir(r["run_id"]) / "segmentation.h5"
+        except ValueError:  # an unsafe run id from an old row: no run directory to read
+            continue
         if not f.exists():
             continue
         with h5py.File(f, "r") as h:

@@ -10,6 +10,7 @@ database is recovered.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
+from bench.errors import BenchError
 
 # column name -> SQL type; the order is the table's column order
 COLUMNS: dict[str, str] = {
@@ -54,8 +56,22 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postproc
 _SCHEMA = _SCHEMA.format(", ".join(f"{name} {kind}" for name, kind in COLUMNS.items()))
 
 
-class CorruptDatabaseError(RuntimeError):
-    pass
+class CorruptDatabaseError(BenchError, RuntimeError):
+    """The leaderboard database is damaged (the message says how to rebuild it)."""
+
+
+#: a run id is one path component: letters, digits, ``.``, ``_``, ``-``; no leading dot
+_RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def validate_run_id(run_id: str) -> str:
+    """``run_id`` if it names a directory directly under ``runs/`` (no ``/``, ``..``, ...)."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or len(run_id) > 200:
+        raise ValueError(
+            f"run id {run_id!r} is not a single path component (letters, digits, '.', '_', "
+            "'-'; as printed by `bench run` and listed under RESULTS/runs/)"
+        )
+    return run_id
 
 
 class ResultsStore:
@@ -112,6 +128,16 @@ class ResultsStore:
                 raise
         return len(rows)
 
+    def check(self) -> None:
+        """Fail now, with a clear message, if results cannot be written here later: the root
+        is not a folder, or the leaderboard database is corrupt."""
+        for p in (self.root, self.runs_dir):
+            if p.exists() and not p.is_dir():
+                raise NotADirectoryError(f"--results {self.root}: {p} is a file, not a folder")
+        if self.db_path.exists():
+            closing_con = self._connect()  # runs the integrity check
+            closing_con.close()
+
     def rows(self, **where: Any) -> list[dict[str, Any]]:
         if not self.db_path.exists():
             return []
@@ -122,16 +148,33 @@ class ResultsStore:
             con.row_factory = sqlite3.Row
             return [dict(r) for r in con.execute(sql, tuple(where.values()))]
 
-    def rebuild(self) -> int:
-        """Re-insert the rows of every finished run directory (``metrics.json``)."""
-        n = 0
+    def rebuild(self) -> tuple[int, dict[str, str]]:
+        """Re-insert the rows of every finished run directory (``metrics.json``).
+
+        Every file is read and checked first; the rows of the good ones then land in one
+        transaction (all or none). Returns ``(rows inserted, {skipped run id: why})``.
+        """
+        rows: list[dict[str, Any]] = []
+        skipped: dict[str, str] = {}
         for metrics_file in sorted(self.runs_dir.glob("*/metrics.json")):
-            n += self.add_rows(json.loads(metrics_file.read_text())["rows"])
-        return n
+            run_id = metrics_file.parent.name
+            try:
+                found = json.loads(metrics_file.read_text())["rows"]
+                if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+                    raise TypeError("'rows' is not a list of objects")
+                missing = [k for r in found for k in ("run_id", "method", "dataset", "split",
+                                                      "postprocess", "created") if k not in r]
+                if missing:
+                    raise KeyError(f"rows lack {sorted(set(missing))}")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                skipped[run_id] = f"{metrics_file}: {type(exc).__name__}: {exc}"
+                continue
+            rows.extend(found)
+        return self.add_rows(rows), skipped
 
     # -- run directories ----------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
+        return self.runs_dir / validate_run_id(run_id)
 
     def run_ids(self) -> list[str]:
         return sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
+
+_NEGATIVE_ZERO = re.compile(r"-0[.,]?0*")
 
 # (column key, header, format)
 LEADERBOARD_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -27,7 +30,9 @@ def format_cell(row: dict[str, Any], key: str, fmt: str) -> str:
     value = row.get(key)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return fmt.format(value)
+    text = fmt.format(value)
+    # a value that rounds to zero prints as 0, never as "-0.000"
+    return text[1:] if _NEGATIVE_ZERO.fullmatch(text) else text
 
 
 def format_rows(rows: Sequence[dict[str, Any]], *, markdown: bool = False,

@@ -52,7 +52,37 @@ def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) 
         if isinstance(base.get(key), dict) and isinstance(value, dict):
             _merge(base[key], value, f"{where}{key}.", strict)
         else:
-            base[key] = copy.deepcopy(value)
+            base[key] = _typed(f"{where}{key}", base.get(key), copy.deepcopy(value))
+
+
+def _typed(key: str, default: Any, value: Any) -> Any:
+    """``value`` if it has the type of the recipe's ``default`` (an integer for an integer key,
+    a number for a float key, ...); otherwise a ``ValueError`` naming the key. A key whose
+    default is null (e.g. ``stop_after``) takes an integer or null."""
+    def bad(expected: str) -> ValueError:
+        return ValueError(f"recipe key {key!r}: expected {expected}, got {value!r}")
+
+    if value is None:
+        if default is None:
+            return None
+        raise bad(f"a {type(default).__name__}")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int) or default is None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise bad("an integer" + (" or null" if default is None else ""))
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise bad("a string")
+    if isinstance(default, list) and not isinstance(value, list):
+        raise bad("a list, e.g. [8, 48, 48]")
+    return value
 
 
 def _parse(value: Any) -> Any:

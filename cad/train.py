@@ -14,9 +14,10 @@ CAD iteration (CAD_SPEC.md section 4), D = patch depth:
    targets P3.
 3. Student on every pair (z, z+1), z = 0..D-2: ``L_slice`` against the 3D targets at z+1,
    ``L_cross`` against P3 at z+1 and the FGI term ``L_int`` (:func:`cad.losses.fgi_terms`).
-4. Before ``start_ft`` the loss is ``L_3d + L_slice`` (cross and FGI are computed only for the
-   log, with a detached teacher); from ``start_ft`` on all four terms, summed over z, and the
-   teacher also receives the cross and FGI gradients.
+4. Before ``start_ft`` the loss is ``L_3d + L_slice``; the official code also computes cross and
+   FGI then, for its log only. Here they are skipped (logged as 0): they change neither the loss,
+   nor a gradient, nor the random stream. From ``start_ft`` on all four terms, summed over z, and
+   the teacher also receives the cross and FGI gradients.
 
 The 3D targets' weight maps (used by every term) follow ``weights_3d``: one ratio over the 12
 channels (official, ``faithful``) or one per channel over its valid voxels (``fixed``). On an
@@ -108,10 +109,9 @@ def cad_step_fn(
         e3 = e3.float()
         aff3 = embedding_affinities_3d(e3, TEACHER_OFFSETS)
         l3d = loss_3d(aff3, t, wt, TEACHER_OFFSETS, near_weight=a0_3d)
-        # before start_ft the distillation terms see a detached teacher and are not optimised
-        e3_d = e3 if distill else e3.detach()
-        p3 = teacher_distill_targets(aff3 if distill else aff3.detach())
-        e3_fgi = l2_normalize(e3_d) if mode == "fixed" else e3_d
+        if distill:
+            p3 = teacher_distill_targets(aff3)
+            e3_fgi = l2_normalize(e3) if mode == "fixed" else e3
         l_slice = x.new_zeros(())
         l_cross = x.new_zeros(())
         l_int = x.new_zeros(())
@@ -120,17 +120,17 @@ def cad_step_fn(
             p2 = trunc_affinities(e_t, e_tn)
             tz, wz = t[:, :3, z + 1], wt[:, :3, z + 1]
             l_slice = l_slice + trunc_slice_loss(p2, tz, wz, a0_2d)
-            with torch.set_grad_enabled(distill):
-                if wcr > 0:
-                    pp = p2 if distill else p2.detach()
-                    l_cross = l_cross + cross_loss(
-                        pp, p3[:, :, z + 1], wz, z=z, mode=mode, after_start_ft=distill
-                    )
-                if wint > 0 and terms_per_z[z]:
-                    et, etn = (e_t, e_tn) if distill else (e_t.detach(), e_tn.detach())
-                    if mode == "fixed":
-                        et, etn = l2_normalize(et), l2_normalize(etn)
-                    l_int = l_int + fgi_loss(et, etn, e3_fgi, t, wt, terms_per_z[z])
+            if not distill:
+                continue  # cross and FGI would be computed for the log only (see above)
+            if wcr > 0:
+                l_cross = l_cross + cross_loss(
+                    p2, p3[:, :, z + 1], wz, z=z, mode=mode, after_start_ft=True
+                )
+            if wint > 0 and terms_per_z[z]:
+                et, etn = e_t, e_tn
+                if mode == "fixed":
+                    et, etn = l2_normalize(et), l2_normalize(etn)
+                l_int = l_int + fgi_loss(et, etn, e3_fgi, t, wt, terms_per_z[z])
         loss = w3d * l3d + wsl * l_slice
         if distill:
             loss = loss + wcr * l_cross + wint * l_int

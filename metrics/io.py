@@ -60,7 +60,12 @@ def open_labels(spec: str, stack: ExitStack, name: str = "--gt"):
     if suffix in HDF5_SUFFIXES or path.name.endswith(".cremi.h5"):
         import h5py
 
-        f = stack.enter_context(h5py.File(path, "r"))
+        try:
+            f = stack.enter_context(h5py.File(path, "r"))
+        except OSError as exc:  # h5py's message names neither the file nor the option
+            raise ValueError(
+                f"{name}: {path} cannot be read as HDF5 ({path.stat().st_size} bytes; corrupt, "
+                f"truncated or not an HDF5 file): {exc}") from None
         keys: list[str] = []
         f.visititems(lambda k, o: keys.append(k) if isinstance(o, h5py.Dataset) else None)
         ds = f[_pick_key(name, keys, key, path)]

@@ -95,8 +95,9 @@ def voi(table: OverlapTable, *, convention: str = "skimage") -> tuple[float, flo
     b = table.seg_sizes[table.cols]
     split = float(-(c * np.log2(c / a)).sum() / n)
     merge = float(-(c * np.log2(c / b)).sum() / n)
-    # each term is >= 0; clamp the -0.0 of a perfect match
-    return max(split, 0.0), max(merge, 0.0)
+    # each term is >= 0; clamp rounding below zero, and turn the -0.0 of a perfect match
+    # (max(-0.0, 0.0) is -0.0) into 0.0, which prints as "0.000", not "-0.000"
+    return max(split, 0.0) + 0.0, max(merge, 0.0) + 0.0
 
 
 def _ratio(num: float, den: float) -> float:

@@ -69,7 +69,7 @@ def test_rebuild_from_run_directories(tmp_path):
     for run_id in ("r1", "r2"):
         write_json(store.run_dir(run_id) / "metrics.json", {"rows": [_row(run_id)]})
     (store.run_dir("r3")).mkdir()  # an interrupted run: no metrics.json, no rows
-    assert store.rebuild() == 2
+    assert store.rebuild() == (2, {})
     assert sorted(r["run_id"] for r in store.rows()) == ["r1", "r2"]
 
 

@@ -43,8 +43,13 @@ class RunStats:
     n_blocks: int
     n_skipped: int
     n_run: int
+    #: wall time of this call: covers only the ``n_run`` blocks computed in it, not blocks a
+    #: previous (interrupted) attempt finished
     seconds: float
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: voxels written by the blocks computed in this call (the numerator of an honest
+    #: throughput: ``voxels_run / seconds``)
+    voxels_run: int = 0
 
 
 def marker_path(done_dir: str | Path, block_id: int) -> Path:
@@ -180,4 +185,5 @@ def run_blocks(
             if b.id not in results:
                 results[b.id] = read_marker(done_str, b.id)
     return RunStats(len(blocks), len(blocks) - len(pending), len(pending),
-                    time.perf_counter() - t0, results)
+                    time.perf_counter() - t0, results,
+                    voxels_run=sum(b.n_voxels for b in pending))

@@ -260,8 +260,14 @@ def run_blockwise(
         "n_blocks": passes["predict"].n_blocks,
         "seconds": {k: s.seconds for k, s in passes.items()},
         "skipped": {k: s.n_skipped for k, s in passes.items()},
+        # voxels computed in this call per pass: with ``seconds``, an honest throughput of a
+        # resumed run (blocks finished by an earlier attempt cost this call nothing)
+        "voxels_run": {k: s.voxels_run for k, s in passes.items()},
         "total_seconds": seconds,
-        "voxels_per_s": float(np.prod(raw.shape)) / seconds if seconds > 0 else float("inf"),
+        # whole-chain throughput only for a call that computed every block itself
+        "voxels_per_s": (float(np.prod(raw.shape)) / seconds
+                         if seconds > 0 and not any(s.n_skipped for s in passes.values())
+                         else float("nan")),
     }
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import yaml
 
 from bench.registry import METHODS
+from bench.threads import available_cores
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,21 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--method", action="append", default=None,
                    help="method name (repeatable or comma separated; 'all' for every one)")
-    p.add_argument("--dataset", default="synthetic", help="dataset name (default: synthetic)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"],
+    p.add_argument("--dataset", default=None, help="dataset name or file spec "
+                   "path.h5:raw_key:labels_key (default: synthetic)")
+    p.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
                    help="training recipe size (default: quick)")
-    p.add_argument("--postprocess", default="waterz",
+    p.add_argument("--postprocess", default=None,
                    help="comma separated post-processors (default: waterz)")
     p.add_argument("--data-root", default=None, help="folder with the real datasets")
     p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="recipe overrides from a YAML file (key: value), or the official CAD "
                    "configs: --config 2d_....yaml [--config 3d_....yaml] (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key, e.g. --set iterations=200 (repeatable)")
+                   help="override a recipe key, e.g. --set iters=200 (repeatable; the keys are the "
+                   "method's recipe keys, e.g. cad/configs/cad.yaml)")
     p.add_argument("--blockwise", action="store_true",
                    help="predict/segment/evaluate the test split block by block into zarr")
     p.add_argument("--block-shape", default="16,512,512", help="z,y,x block size (blockwise)")
@@ -43,7 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler-address", default=None,
                    help="dask.distributed scheduler, e.g. tcp://host:8786 (blockwise)")
     p.add_argument("--resume", default=None, metavar="RUN_ID",
-                   help="continue an interrupted run from its run directory")
+                   help="continue an interrupted run from its run directory (with the options "
+                   "it was started with)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: the cores this process may use, "
+                   f"now {available_cores()}); blockwise runs give each worker N/workers")
     p.set_defaults(func=main)
 
 
@@ -82,7 +91,10 @@ def config_overrides(files: list[str]) -> dict:
         return overrides
     out: dict = {}
     for f in files:
-        doc = yaml.safe_load(Path(f).read_text())
+        try:
+            doc = yaml.safe_load(Path(f).read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--config {f}: not valid YAML ({exc})".replace("\n", " ")) from None
         if not isinstance(doc, dict):
             raise ValueError(f"--config {f}: expected a YAML mapping of recipe keys")
         out.update(doc)
@@ -98,32 +110,101 @@ def expand_methods(values: list[str] | None) -> list[str]:
     return names
 
 
+#: options a --resume cannot change: (argument name, RunSpec field, how the user wrote it)
+_FIXED_ON_RESUME = (("method", "method", "--method"), ("profile", "profile", "--profile"),
+                    ("dataset", "dataset", "--dataset"), ("seed", "seed", "--seed"),
+                    ("data_root", "data_root", "--data-root"),
+                    ("checkpoint", "checkpoint", "--checkpoint"),
+                    ("postprocess", "postprocess", "--postprocess"))
+
+
+def _check_resume_options(args: argparse.Namespace, spec) -> None:
+    """Refuse options that a resumed run would silently ignore."""
+    clashes = []
+    for arg, fieldname, flag in _FIXED_ON_RESUME:
+        given = getattr(args, arg)
+        if given is None:
+            continue
+        if arg == "method":
+            given = ",".join(expand_methods(given))
+        if arg == "postprocess":
+            given = _postprocessors(given)
+        if str(given) != str(getattr(spec, fieldname)):
+            clashes.append(f"{flag} {given} (the run has {getattr(spec, fieldname)})")
+    if args.overrides or args.config:
+        clashes.append("--set/--config (the run keeps its recipe)")
+    if clashes:
+        raise ValueError(f"--resume {args.resume} continues the run as it was started; drop "
+                         f"{'; '.join(clashes)}, or start a new run without --resume")
+
+
 def main(args: argparse.Namespace) -> int:
-    from bench.pipeline import RunSpec, load_spec, run
-    from bench.results import ResultsStore
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        return _main(args)
+    finally:  # an in-process caller (tests, notebooks) gets its thread setting back
+        torch.set_num_threads(before)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from bench.pipeline import RunSpec, TrainingStopped, load_spec, run
+    from bench.results import ResultsStore, validate_run_id
     from bench.table import format_rows
+    from bench.threads import set_threads
 
     store = ResultsStore(args.results)
+    threads = set_threads(args.threads)
     outcomes = []
     if args.resume:
-        spec = load_spec(store.run_dir(args.resume))
-        outcomes.append(run(spec, store, run_id=args.resume))
+        spec = load_spec(store.run_dir(validate_run_id(args.resume)))
+        _check_resume_options(args, spec)
+        specs = [(spec, args.resume)]
     else:
+        overrides = {**config_overrides(args.config), **parse_overrides(args.overrides)}
+        specs = []
         for name in expand_methods(args.method):
-            spec = RunSpec(
-                method=name, dataset=args.dataset, profile=args.profile,
-                postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
+            specs.append((RunSpec(
+                method=name, dataset=args.dataset or "synthetic", profile=args.profile or "quick",
+                postprocess=_postprocessors(args.postprocess or "waterz"),
                 data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
-                seed=args.seed,
-                overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
-                blockwise=args.blockwise,
-                block_shape=[int(v) for v in args.block_shape.split(",")],
+                seed=0 if args.seed is None else args.seed, overrides=overrides,
+                blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
                 workers=args.workers, scheduler_address=args.scheduler_address,
-            )
-            outcomes.append(run(spec, store))
+            ), None))
+    if args.threads is None and any(s.blockwise and s.workers > 1 for s, _ in specs):
+        # each local Dask worker runs torch ops with its own OpenMP team: one thread each, so
+        # workers x threads does not oversubscribe the cores
+        threads = set_threads(1)
+    log.info("torch threads: %d (cores available: %d)", threads, available_cores())
+    if len(specs) > 1:  # every method's options are checked before the first one trains
+        from bench.pipeline import prepare
+
+        for spec, _ in specs:
+            prepare(spec, store)
+    for spec, run_id in specs:
+        try:
+            outcomes.append(run(spec, store, run_id=run_id))
+        except TrainingStopped as exc:  # the other methods still run
+            print(f"{spec.method}: {exc} (stop_after): nothing predicted or recorded yet; "
+                  f"continue with: python -m bench run --resume {exc.run_id} "
+                  f"--results {args.results}")
     rows = [r for o in outcomes for r in o.rows]
     print(format_rows(rows))
     for o in outcomes:
         print(f"run directory: {Path(o.run_dir)}")
     print(f"results database: {store.db_path}  (python -m bench report --results {args.results})")
     return 0
+
+
+def _block_shape(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--block-shape: expected three positive integers z,y,x, got "
+                         f"{text!r}") from None
+
+
+def _postprocessors(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]

@@ -18,6 +18,8 @@ generic spec  first ~60 %                 next ~15 %               last ~25 %
 from __future__ import annotations
 
 import glob
+import hashlib
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,8 +276,19 @@ def _load_spec(spec: str, parsed, data_root) -> Dataset:
             raise ValueError(f"dataset spec {spec!r}: give the raw key, e.g. {path}:raw:labels")
         vol = load_volume(p, raw_key, p if labels_key else None, labels_key, name=p.stem,
                           default_resolution_nm=default_res)
-    return Dataset(p.stem, {"volume": vol}, fraction_splits("volume", vol.shape[0], min_test=1,
-                                                            min_val=1), f"file {spec}")
+    return Dataset(spec_dataset_name(p, raw_key, labels_key), {"volume": vol},
+                   fraction_splits("volume", vol.shape[0], min_test=1, min_val=1),
+                   f"file {spec}")
+
+
+def spec_dataset_name(path: str | Path, raw_key: str | None, labels_key: str | None) -> str:
+    """A file spec's dataset name: the file stem (safe characters only) plus a hash of the
+    resolved path and keys, e.g. ``sample_A-3f2a9c1e``. It goes into run ids, result rows and
+    report file names, so it must never hold a path: a spec with a folder in it would nest run
+    directories, and a relative one would land them outside the results folder."""
+    resolved = f"{Path(path).resolve()}:{raw_key or ''}:{labels_key or ''}"
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).name.split(".")[0]).strip("_") or "file"
+    return f"{stem[:40]}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
 
 
 def load_dataset(name: str, *, data_root: str | Path | None = None, profile: str = "quick",
@@ -347,5 +360,6 @@ def check_data_root(data_root: str | Path) -> list[dict[str, Any]]:
 __all__ = [
     "CREMI_LABELS", "CREMI_RAW", "DatasetInfo", "SYNTHETIC_PROFILES", "check_data_root",
     "fraction_splits", "list_datasets", "load_dataset", "open_array", "parse_spec",
+    "spec_dataset_name",
     "synthetic_dataset",
 ]

@@ -30,8 +30,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     root = Path(args.data_root)
     if not root.is_dir():
         raise FileNotFoundError(f"--data-root {root} is not a directory")
-    n_ok = 0
+    n_ok = n_bad = 0
     for entry in check_data_root(root):
+        n_bad += bool(entry["error"]) and not entry["missing"]
         status = "OK     " if entry["ok"] else "MISSING" if entry["missing"] else "ERROR  "
         print(f"{status} {entry['name']}")
         n_ok += entry["ok"]
@@ -48,6 +49,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for w in entry["warnings"]:
             print(f"    warning: {w}")
     print(f"{n_ok} of the real datasets found under {root}; 'synthetic' is always available")
+    if n_bad:
+        print(f"{n_bad} dataset(s) present but unreadable (ERROR above)")
+        return 1
     return 0
 
 

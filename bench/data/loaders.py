@@ -36,6 +36,23 @@ class DataFormatError(ValueError):
     """A data file exists but does not hold what the benchmark expects."""
 
 
+def open_h5(path: str | Path):
+    """``h5py.File(path, "r")``, with an error naming the file when it is not readable HDF5
+    (zero bytes, truncated, corrupt, or another format)."""
+    import h5py
+
+    path = Path(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: file not found") from None
+        size = path.stat().st_size
+        raise DataFormatError(
+            f"{path}: cannot be read as HDF5 ({size} bytes; corrupt, truncated or not an HDF5 "
+            f"file): {exc}") from None
+
+
 class AsUint64:
     """Lazy view of an integer array that casts every slice to uint64."""
 
@@ -99,7 +116,7 @@ def open_array(path: str | Path, key: str | None = None) -> tuple[Any, dict[str,
     if kind == "h5":
         import h5py
 
-        f = h5py.File(path, "r")
+        f = open_h5(path)
         if key not in f or not isinstance(f[key], h5py.Dataset):
             found = []
             f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)
@@ -206,12 +223,10 @@ def load_cremi_file(path: str | Path, *, name: str | None = None,
     """An official-CREMI-format file: ``volumes/raw``, ``volumes/labels/neuron_ids`` and a
     ``resolution`` attribute (z, y, x) in nm. Test files without labels need
     ``require_labels=False``."""
-    import h5py
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found (expected a CREMI-format HDF5 file)")
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         has_labels = CREMI_LABELS in f
     if require_labels and not has_labels:
         raise KeyError(f"{path}: no dataset {CREMI_LABELS!r} (CREMI format expects "

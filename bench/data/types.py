@@ -42,12 +42,24 @@ class Volume:
     def load(self) -> Volume:
         """The same volume with every array read into memory as numpy."""
         return Volume(
-            raw=np.asarray(self.raw[...]),
-            labels=None if self.labels is None else np.asarray(self.labels[...]),
+            raw=_read(self.raw, self.name, "raw"),
+            labels=None if self.labels is None else _read(self.labels, self.name, "labels"),
             resolution_nm=self.resolution_nm,
             name=self.name,
-            extras={k: np.asarray(v[...]) for k, v in self.extras.items()},
+            extras={k: _read(v, self.name, k) for k, v in self.extras.items()},
         )
+
+
+def _read(array: Any, volume: str, what: str) -> np.ndarray:
+    """``array`` in memory; a read error of a damaged file names the file and the array (h5py's
+    own message names neither)."""
+    try:
+        return np.asarray(array[...])
+    except OSError as exc:
+        where = getattr(getattr(array, "file", None), "filename", None)
+        key = getattr(array, "name", None)
+        source = f"{where}:{key}" if where else f"{volume} {what}"
+        raise OSError(f"{source}: read failed, the file is damaged or truncated ({exc})") from None
 
 
 @dataclass(frozen=True)
