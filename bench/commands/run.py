@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) under the "
+                   "same split, resumable as a whole (finished ones are skipped)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="recipe overrides from a YAML file (key: value), or the official CAD "
@@ -99,7 +102,7 @@ def expand_methods(values: list[str] | None) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bench.pipeline import RunSpec, load_spec, run
+    from bench.pipeline import load_spec, run
     from bench.results import ResultsStore
     from bench.table import format_rows
 
@@ -108,22 +111,33 @@ def main(args: argparse.Namespace) -> int:
     if args.resume:
         spec = load_spec(store.run_dir(args.resume))
         outcomes.append(run(spec, store, run_id=args.resume))
+    elif args.seeds is not None:
+        from bench.study import parse_seeds, run_study
+
+        seeds = parse_seeds(args.seeds)
+        template = _spec(args, method="", seed=seeds[0])
+        outcomes += run_study(expand_methods(args.method), seeds, template, store)
     else:
         for name in expand_methods(args.method):
-            spec = RunSpec(
-                method=name, dataset=args.dataset, profile=args.profile,
-                postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
-                data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
-                seed=args.seed,
-                overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
-                blockwise=args.blockwise,
-                block_shape=[int(v) for v in args.block_shape.split(",")],
-                workers=args.workers, scheduler_address=args.scheduler_address,
-            )
-            outcomes.append(run(spec, store))
+            outcomes.append(run(_spec(args, method=name, seed=args.seed), store))
     rows = [r for o in outcomes for r in o.rows]
     print(format_rows(rows))
     for o in outcomes:
         print(f"run directory: {Path(o.run_dir)}")
     print(f"results database: {store.db_path}  (python -m bench report --results {args.results})")
     return 0
+
+
+def _spec(args: argparse.Namespace, *, method: str, seed: int):
+    from bench.pipeline import RunSpec
+
+    return RunSpec(
+        method=method, dataset=args.dataset, profile=args.profile,
+        postprocess=[p.strip() for p in args.postprocess.split(",") if p.strip()],
+        data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
+        seed=seed,
+        overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
+        blockwise=args.blockwise,
+        block_shape=[int(v) for v in args.block_shape.split(",")],
+        workers=args.workers, scheduler_address=args.scheduler_address,
+    )
