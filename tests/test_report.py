@@ -17,6 +17,7 @@ def _fake_run(store: ResultsStore, run_id: str, method: str, family: str, voi: f
            "param_name": "threshold", "param_value": 0.5, "voi": voi, "voi_split": voi / 3,
            "voi_merge": 2 * voi / 3, "arand": voi / 10, "cremi_score": (voi * voi / 10) ** 0.5,
            "voi_ci_low": voi - 0.1, "voi_ci_high": voi + 0.1, "infer_voxels_per_s": speed,
+           "voi_ci_method": "slab-bootstrap-normal",
            "n_parameters": 1000}
     curve = [{"value": t, "voi_split": 1 - t, "voi_merge": t, "voi": 1.0, "arand": 0.2}
              for t in (0.1, 0.5, 0.9)]
