@@ -35,7 +35,7 @@ from scipy import stats as sps
 #: bootstrap replicates (intervals and p-values)
 N_BOOT = 2000
 #: weight rows per vectorised VOI evaluation (bounds memory: chunk x table entries floats)
-_CHUNK_ELEMENTS = 20_000_000
+_CHUNK_ELEMENTS = 5_000_000
 
 
 # -- weighted VOI of slab tables ------------------------------------------------------------
