@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 from pathlib import Path
@@ -27,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
-from bench.results import ResultsStore, load_leaderboard, load_overlap_tables, write_atomic
+from bench.results import (
+    ResultsStore,
+    load_curves,
+    load_leaderboard,
+    load_overlap_tables,
+    write_atomic,
+)
 from bench.table import format_cell, format_rows
 
 log = logging.getLogger(__name__)
@@ -182,19 +187,20 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
         ranks = stats.rank(summary.loc[mask].set_index("method")["voi"], comp)
         summary.loc[mask, "rank"] = summary.loc[mask, "method"].map(ranks).to_numpy()
     # the latest run of each result stands for it in the sweep, per-section and panel plots
-    representative = _records(selected.sort_values("created").groupby(
-        RESULT_KEY, dropna=False).tail(1))
+    latest = selected.sort_values("created").groupby(RESULT_KEY, dropna=False).tail(1)
+    representative = _records(latest)
+    curves = {kind: load_curves(store.root, kind, leaderboard=latest)
+              for kind in ("validation_curve", "per_section")}
 
     md = ["# emseg-bench leaderboard", "", _NOTE, ""]
     html_parts = []
     for dataset, dsum in summary.groupby("dataset", sort=True):
         dsum = dsum.sort_values(["profile", "postprocess", "voi"])
         drows = [r for r in representative if r["dataset"] == dataset]
-        details = {r["run_id"]: _details(store, r["run_id"]) for r in drows}
         plots = [
             _plot_pareto(_records(dsum), out_dir / f"{dataset}_pareto.png", dataset),
-            _plot_sweeps(drows, details, out_dir / f"{dataset}_sweeps.png", dataset),
-            _plot_per_section(drows, details, out_dir / f"{dataset}_per_section.png", dataset),
+            _plot_sweeps(drows, curves, out_dir / f"{dataset}_sweeps.png", dataset),
+            _plot_per_section(drows, curves, out_dir / f"{dataset}_per_section.png", dataset),
             _plot_panels(store, drows, out_dir / f"{dataset}_panels.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
@@ -244,11 +250,6 @@ def _interval(lo: Any, hi: Any) -> str:
     if _missing(lo) or _missing(hi) or math.isnan(lo) or math.isnan(hi):
         return "-"
     return f"[{lo:.3f}, {hi:.3f}]"
-
-
-def _details(store: ResultsStore, run_id: str) -> dict[str, Any]:
-    f = store.run_dir(run_id) / "metrics.json"
-    return json.loads(f.read_text()).get("details", {}) if f.exists() else {}
 
 
 def _label(r: dict[str, Any]) -> str:
@@ -333,10 +334,10 @@ def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]
     return sorted(front)
 
 
-def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
+def _plot_sweeps(rows, curves, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    curves = _series(rows, details, "validation_curve")
+    curves = _series(rows, curves, "validation_curve")
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -354,10 +355,10 @@ def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
                    f"{dataset}: validation sweep (circled: chosen parameter)")
 
 
-def _plot_per_section(rows, details, path: Path, dataset: str) -> Path | None:
+def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    series = _series(rows, details, "per_section")
+    series = _series(rows, curves, "per_section")
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
@@ -381,10 +382,20 @@ def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
             "linestyle": LINE_STYLES.get(r["postprocess"], "-.")}
 
 
-def _series(rows, details, key: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(row, details[...][key]) for the rows whose run recorded ``key``."""
-    out = [(r, details[r["run_id"]].get(r["postprocess"], {}).get(key)) for r in rows]
-    return [(r, s) for r, s in out if s]
+def _series(rows, curves: dict[str, pd.DataFrame], kind: str
+            ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(row, its points of ``curves[kind]``, a :func:`bench.results.load_curves` frame) for the
+    rows whose run recorded that series."""
+    frame = curves[kind]
+    out = []
+    for r in rows:
+        if frame.empty:
+            break
+        points = frame[(frame["run_id"] == r["run_id"])
+                       & (frame["postprocess"] == r["postprocess"])]
+        if not points.empty:
+            out.append((r, _records(points)))
+    return out
 
 
 def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
