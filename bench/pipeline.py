@@ -36,7 +36,13 @@ import yaml
 from bench.atomic import atomic_path
 from bench.environment import describe_environment, peak_rss_mb
 from bench.registry import METHODS, POSTPROCESSORS
-from bench.results import ResultsStore, validate_run_id, write_atomic, write_json
+from bench.results import (
+    OVERLAP_TABLES,
+    ResultsStore,
+    validate_run_id,
+    write_atomic,
+    write_json,
+)
 from bench.runlock import run_lock
 
 log = logging.getLogger(__name__)
@@ -64,9 +70,18 @@ class RunSpec:
     workers: int = 1
     #: a dask.distributed scheduler address ("tcp://host:8786") to run the blocks on
     scheduler_address: str | None = None
+    #: the multi-seed study this run belongs to (bench.study); not part of the config hash
+    study: str | None = None
+    #: the synthetic volume's generator seed; None: ``seed`` (studies fix it, so that every
+    #: seed of a study is tested on the same volume and only training varies)
+    data_seed: int | None = None
 
     def config_hash(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        config = asdict(self)
+        config.pop("study")  # the same configuration in or out of a study hashes the same
+        if config["data_seed"] is None:  # hashes of runs from before the field stay the same
+            config.pop("data_seed")
+        blob = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def validate(self) -> None:
@@ -158,7 +173,8 @@ def prepare(spec: RunSpec, store: ResultsStore):
     device = resolve_device(spec.device)
     # a bad dataset name or data root fails here, before a run directory is created
     dataset = load_dataset(
-        spec.dataset, data_root=spec.data_root, profile=spec.profile, seed=spec.seed
+        spec.dataset, data_root=spec.data_root, profile=spec.profile,
+        seed=spec.seed if spec.data_seed is None else spec.data_seed,
     )
     _check_labels_nonnegative(dataset)
     method = METHODS.create(
@@ -299,6 +315,7 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
         "train_seconds": float(train_summary.get("train_seconds", 0.0)),
         "device": device,
         "seed": spec.seed,
+        "study": spec.study,
         "config_hash": spec.config_hash(),
         "git_commit": json.loads((run_dir / "environment.json").read_text())["commit"],
     }
@@ -317,13 +334,13 @@ def _postprocess_and_evaluate(
     train_summary: dict[str, Any], device: str, t_start: float,
 ) -> list[dict[str, Any]]:
     import metrics
-    from bench import segment
+    from bench import segment, stats
 
     val, test = dataset.split("val").load(), dataset.split("test").load()
     val_gt, test_gt = val.labels, test.labels
     common = _row_base(method, dataset, spec, run_dir, train_summary, device)
     common["infer_voxels_per_s"] = affs["infer_voxels_per_s"]
-    rows, details = [], {}
+    rows, details, tables = [], {}, {}
     with atomic_path(run_dir / "segmentation.h5") as tmp, h5py.File(tmp, "w") as seg_out:
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
@@ -350,8 +367,11 @@ def _postprocess_and_evaluate(
             scores = metrics.evaluate(test_gt, seg)
             per_section = [metrics.evaluate(test_gt[z:z + 1], seg[z:z + 1])
                            for z in range(test_gt.shape[0]) if np.any(test_gt[z])]
-            slabs = _slab_scores(test_gt, seg, spec.slab_sections)
-            ci = _bootstrap_ci([s["voi"] for s in slabs], seed=spec.seed)
+            slabs, slab_entries = _slab_scores(test_gt, seg, spec.slab_sections)
+            tables[pp] = slab_entries
+            # an interval of the whole-volume VOI itself: resample slabs, re-sum their tables
+            ci = (stats.voi_interval(stats.slab_tables(slab_entries), seed=spec.seed)
+                  if len(slabs) else (float("nan"), float("nan")))
             seg_out.create_dataset(pp, data=seg, compression="gzip", compression_opts=1)
             row = {
                 **common,
@@ -361,6 +381,7 @@ def _postprocess_and_evaluate(
                 **{k: float(scores[k]) for k in SCORE_KEYS},
                 "voi_ci_low": ci[0],
                 "voi_ci_high": ci[1],
+                "voi_ci_method": stats.VOI_INTERVAL_METHOD,
                 "postprocess_voxels_per_s": test_gt.size / pp_seconds,
                 "end_to_end_seconds": time.perf_counter() - t_start,
                 "peak_rss_mb": peak_rss_mb(),
@@ -377,31 +398,52 @@ def _postprocess_and_evaluate(
             log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f",
                      pp, param_name, selection.best_value, row["voi"], row["voi_split"],
                      row["voi_merge"], row["arand"])
+    _write_tables(run_dir / OVERLAP_TABLES, tables)
     write_json(run_dir / "metrics.json", {"rows": rows, "details": details})
     return rows
 
 
-def _slab_scores(gt: np.ndarray, seg: np.ndarray, slab: int) -> list[dict[str, float]]:
-    import metrics
-
-    out = []
-    for z0 in range(0, gt.shape[0] - slab + 1, slab):
-        g, s = gt[z0:z0 + slab], seg[z0:z0 + slab]
-        if np.any(g):
-            scores = metrics.evaluate(g, s)
-            out.append({"z0": z0, **{k: float(scores[k]) for k in ("voi", "arand")}})
-    return out
+def _write_tables(path: Path, tables: dict[str, Any]) -> None:
+    """Each post-processor's per-slab overlap tables, for the paired comparisons of the report
+    (written before metrics.json, so a finished run always has them)."""
+    arrays = {f"{pp}/{col}": entries[col].to_numpy() for pp, entries in tables.items()
+              for col in ("slab", "gt", "seg", "count")}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
-def _bootstrap_ci(values: list[float], *, seed: int = 0, n: int = 2000) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean over test sub-volumes."""
-    if len(values) < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    v = np.asarray(values)
-    means = v[rng.integers(0, len(v), size=(n, len(v)))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
+def _slab_bounds(n_sections: int, slab: int) -> list[tuple[int, int]]:
+    """Consecutive ``slab``-section sub-volumes partitioning ``[0, n_sections)``; the remainder
+    joins the last one (so every test voxel is in exactly one slab)."""
+    starts = list(range(0, max(n_sections - slab, 0) + 1, slab)) or [0]
+    ends = starts[1:] + [n_sections]
+    return list(zip(starts, ends, strict=True))
+
+
+def _slab_scores(gt: np.ndarray, seg: np.ndarray, slab: int
+                 ) -> tuple[list[dict[str, float]], Any]:
+    """Scores of each test sub-volume and their overlap tables (a DataFrame of entries whose
+    sum over slabs is the whole test volume's table). ``gt`` and ``seg`` may be lazy (zarr,
+    HDF5): one slab is in memory at a time."""
+    import pandas as pd
+
+    from metrics.scores import scores
+    from metrics.table import overlap_table
+
+    out, frames = [], []
+    for z0, z1 in _slab_bounds(gt.shape[0], slab):
+        table = overlap_table(np.asarray(gt[z0:z1]), np.asarray(seg[z0:z1]))
+        if table.n_counted == 0:  # nothing to score (all boundary/background)
+            continue
+        s = scores(table)
+        out.append({"z0": z0, "z1": z1, **{k: float(s[k]) for k in ("voi", "arand")}})
+        frames.append(pd.DataFrame({
+            "slab": z0, "gt": table.gt_ids[table.rows], "seg": table.seg_ids[table.cols],
+            "count": table.counts}))
+    entries = (pd.concat(frames, ignore_index=True) if frames
+               else pd.DataFrame({c: np.zeros(0, np.int64) for c in ("slab", "gt", "seg",
+                                                                      "count")}))
+    return out, entries
 
 
 def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
@@ -410,7 +452,7 @@ def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
     """The test stage for volumes beyond memory: choose the waterz threshold on the (in-memory)
     validation split, then predict, segment and evaluate the test split block by block into
     ``run_dir/test.zarr`` (resumable: finished blocks are skipped on ``--resume``)."""
-    from bench import segment
+    from bench import segment, stats
     from bench.blockwise import evaluate_blockwise, run_blockwise
 
     if spec.postprocess != ["waterz"]:
@@ -431,8 +473,9 @@ def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
 
     seg = zarr.open_group(str(run_dir / "test.zarr"), mode="r")["segmentation"]
     scores = evaluate_blockwise(test.labels, seg)
-    slabs = _slab_scores_lazy(test.labels, seg, spec.slab_sections)
-    ci = _bootstrap_ci([s["voi"] for s in slabs], seed=spec.seed)
+    slabs, slab_entries = _slab_scores(test.labels, seg, spec.slab_sections)
+    ci = (stats.voi_interval(stats.slab_tables(slab_entries), seed=spec.seed)
+          if len(slabs) else (float("nan"), float("nan")))
     infer_tput, pp_tput = _blockwise_throughput(out)
     row = {
         **_row_base(method, dataset, spec, run_dir, train_summary, device),
@@ -441,30 +484,19 @@ def _blockwise_test(method, dataset, spec: RunSpec, run_dir: Path,
         **{k: float(scores[k]) for k in SCORE_KEYS},
         "voi_ci_low": ci[0],
         "voi_ci_high": ci[1],
+        "voi_ci_method": stats.VOI_INTERVAL_METHOD,
         "infer_voxels_per_s": infer_tput,
         "postprocess_voxels_per_s": pp_tput,
         "end_to_end_seconds": time.perf_counter() - t_start,
         "peak_rss_mb": peak_rss_mb(),
     }
+    _write_tables(run_dir / OVERLAP_TABLES, {"waterz": slab_entries})
     write_json(run_dir / "metrics.json", {
         "rows": [row],
         "details": {"waterz": {"validation_curve": selection.curve, "blockwise": out,
                                "slabs": slabs}},
     })
     return [row]
-
-
-def _slab_scores_lazy(gt, seg, slab: int) -> list[dict[str, float]]:
-    """:func:`_slab_scores` over lazy arrays: one slab of ``slab`` sections in memory at once."""
-    import metrics
-
-    out = []
-    for z0 in range(0, gt.shape[0] - slab + 1, slab):
-        g = np.asarray(gt[z0:z0 + slab])
-        if np.any(g):
-            scores = metrics.evaluate(g, np.asarray(seg[z0:z0 + slab]))
-            out.append({"z0": z0, **{k: float(scores[k]) for k in ("voi", "arand")}})
-    return out
 
 
 def _blockwise_throughput(out: dict[str, Any]) -> tuple[float | None, float | None]:

@@ -1,30 +1,89 @@
-"""The leaderboard report: Markdown and self-contained HTML tables plus PNG plots.
+"""The leaderboard report: Markdown and self-contained HTML tables plus PNG plots, with verdicts.
 
-Reads the results database and the run directories it points to; writes
-``<results>/report/leaderboard.md``, ``<results>/report/index.html`` and ``<results>/report/*.png``.
-For each (dataset, method, profile, post-processor) the most recent run is shown.
+Reads the results as DataFrames (:func:`bench.results.load_leaderboard`) and the run directories
+they point to; writes ``<results>/report/leaderboard.md``, ``<results>/report/index.html`` and
+``<results>/report/*.png``.
+
+Which results are shown: for each (dataset, profile, post-processor, method) the most recent
+row; when that row belongs to a multi-seed study (``python -m bench run --seeds``), every seed
+of that study (the latest run of each). The table gives the mean over seeds ± the standard
+deviation, a 95% interval (Student t over seeds; for a single run, a bootstrap over test
+sub-volumes of the whole-volume VOI, see :mod:`bench.stats`) and a rank in which methods whose
+difference is not significant share a place; a second table compares every two methods on the
+same seeds and test sub-volumes (paired hierarchical bootstrap, Holm-corrected p-values).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from bench.results import ResultsStore, write_atomic
-from bench.table import LEADERBOARD_COLUMNS, format_cell, format_rows
+from bench import stats
+from bench.results import (
+    ResultsStore,
+    load_curves,
+    load_leaderboard,
+    load_overlap_tables,
+    write_atomic,
+)
+from bench.table import format_cell, format_rows
 
 log = logging.getLogger(__name__)
 
 FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c"}
+#: a result is one (dataset, profile, post-processor, split, method); its rows are its seeds
+RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
+#: significance level of the pairwise comparisons (after Holm's correction)
+ALPHA = 0.05
+
+#: the leaderboard's columns: method, seeds, VOI mean +- std, interval, rank, then the means
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("rank", "rank", "{}"),
+    ("method", "method", "{}"),
+    ("family", "family", "{}"),
+    ("postprocess", "post-proc", "{}"),
+    ("n_seeds", "seeds", "{}"),
+    ("voi_text", "VOI", "{}"),
+    ("voi_interval", "VOI 95% interval", "{}"),
+    ("voi_split", "split", "{:.3f}"),
+    ("voi_merge", "merge", "{:.3f}"),
+    ("arand", "ARAND", "{:.3f}"),
+    ("cremi_score", "CREMI", "{:.3f}"),
+    ("param_value", "param", "{:g}"),
+    ("n_parameters", "params", "{:,}"),
+    ("train_seconds", "train s", "{:.0f}"),
+    ("infer_voxels_per_s", "infer vox/s", "{:,.0f}"),
+    ("split_hash", "split hash", "{}"),
+)
+PAIRWISE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("comparison", "A vs B", "{}"),
+    ("delta", "ΔVOI (A − B)", "{:+.3f}"),
+    ("interval", "95% interval", "{}"),
+    ("p_value", "p", "{:.3g}"),
+    ("p_holm", "p (Holm)", "{:.3g}"),
+    ("verdict", "verdict", "{}"),
+    ("n_seeds", "seeds", "{}"),
+    ("n_slabs", "sub-volumes", "{}"),
+)
+_NOTE = (
+    "Lower is better for VOI (split + merge, bits), ARAND and the CREMI score. Post-processing "
+    "parameters were chosen on the validation split and frozen for test. `VOI` is the mean of "
+    "the whole-test-volume VOI over seeds ± its standard deviation; `VOI 95% interval` is a "
+    "Student-t interval of that mean over seeds, or, for a single seed, a bootstrap interval "
+    "of the whole-volume VOI over test sub-volumes (each resample's overlap table rebuilt from "
+    "the sub-volumes' tables). Other scores and timings are means over seeds. Methods whose "
+    "difference is not significant share a rank; the pairwise table tests every two methods "
+    "on the same seeds and test sub-volumes (hierarchical bootstrap: seeds, then sub-volumes; "
+    f"p-values Holm-corrected; significant when below {ALPHA})."
+)
 
 
 def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -37,60 +96,162 @@ def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(best.values(), key=lambda r: (r["dataset"], r["postprocess"], r["voi"]))
 
 
+def select_results(board: pd.DataFrame) -> pd.DataFrame:
+    """The rows the report shows (see the module docstring): per result, its latest row, or
+    every seed of the study that row belongs to (the latest run of each seed)."""
+    if board.empty:
+        return board
+    board = board.sort_values("created", kind="stable")
+    latest = board.groupby(RESULT_KEY, sort=False, dropna=False).tail(1)
+    parts = []
+    for _, last in latest.iterrows():
+        if pd.isna(last["study"]):
+            parts.append(last.to_frame().T)
+            continue
+        same = board[(board["study"] == last["study"])
+                     & (board[RESULT_KEY] == last[RESULT_KEY]).all(axis=1)]
+        parts.append(same.groupby("seed", sort=True).tail(1))
+    return pd.concat(parts, ignore_index=True).astype(board.dtypes.to_dict())
+
+
+def summarize_results(selected: pd.DataFrame) -> pd.DataFrame:
+    """One row per result: seeds, VOI mean/std/interval, the other columns' means, the rank
+    (within its dataset, profile and post-processor)."""
+    by = ("dataset", "profile", "postprocess", "split", "method")
+    summary = stats.summarize(selected, "voi", by=by)
+    means = selected.groupby(list(by), dropna=False).agg(
+        family=("family", "first"), split_hash=("split_hash", "first"),
+        voi_split=("voi_split", "mean"), voi_merge=("voi_merge", "mean"),
+        arand=("arand", "mean"), cremi_score=("cremi_score", "mean"),
+        param_value=("param_value", "mean"), n_parameters=("n_parameters", "first"),
+        train_seconds=("train_seconds", "mean"),
+        infer_voxels_per_s=("infer_voxels_per_s", "mean"),
+        voi_ci_low=("voi_ci_low", "first"), voi_ci_high=("voi_ci_high", "first"),
+        voi_ci_method=("voi_ci_method", "first"),
+    ).reset_index()
+    out = summary.merge(means, on=list(by))
+    single = out["n_seeds"] == 1
+    # a single run: the stored bootstrap interval of its own VOI (hidden for rows of older code,
+    # whose interval was of the sub-volume mean instead)
+    honest = single & out["voi_ci_method"].notna()
+    out.loc[honest, "ci_low"] = out.loc[honest, "voi_ci_low"]
+    out.loc[honest, "ci_high"] = out.loc[honest, "voi_ci_high"]
+    out["voi_text"] = [f"{m:.3f}" if n == 1 else f"{m:.3f} ± {s:.3f}"
+                       for m, s, n in zip(out["mean"], out["std"], out["n_seeds"], strict=True)]
+    out["voi_interval"] = [_interval(lo, hi) for lo, hi in zip(out["ci_low"], out["ci_high"],
+                                                               strict=True)]
+    return out.rename(columns={"mean": "voi"})
+
+
+def pairwise_results(store: ResultsStore, selected: pd.DataFrame, *, seed: int = 0
+                     ) -> dict[tuple, pd.DataFrame]:
+    """(dataset, profile, postprocess) -> :func:`bench.stats.pairwise` of its methods."""
+    entries = load_overlap_tables(store.root, selected["run_id"].unique())
+    out = {}
+    for key, group in selected.groupby(["dataset", "profile", "postprocess"], sort=True):
+        if group["method"].nunique() < 2:
+            continue
+        tables: dict[str, dict[int, stats.SlabTables]] = {}
+        slabs = None
+        for r in group.itertuples():
+            e = entries[(entries["run_id"] == r.run_id) & (entries["postprocess"] == r.postprocess)]
+            if e.empty:  # a run from before the tables were stored, or a blockwise run
+                continue
+            slabs = np.unique(e["slab"]) if slabs is None else slabs
+            if not np.array_equal(np.unique(e["slab"]), slabs):
+                log.warning("%s: run %s has other test sub-volumes; left out of the pairwise "
+                            "comparison", key, r.run_id)
+                continue
+            tables.setdefault(r.method, {})[int(r.seed)] = stats.slab_tables(e, slabs)
+        if len(tables) >= 2:
+            out[key] = stats.pairwise(tables, alpha=ALPHA, seed=seed)
+    return out
+
+
 def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     out_dir = Path(out_dir or store.root / "report")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = latest_rows(store.rows())
-    if not rows:
+    board = load_leaderboard(store.root)
+    if board.empty:
         raise ValueError(
             f"no results in {store.db_path}; run `python -m bench run --method cad` first"
         )
-    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_dataset[r["dataset"]].append(r)
+    selected = select_results(board)
+    summary = summarize_results(selected)
+    comparisons = pairwise_results(store, selected)
+    summary["rank"] = pd.array([pd.NA] * len(summary), dtype="Int64")
+    for key, comp in comparisons.items():
+        mask = (summary[["dataset", "profile", "postprocess"]] == list(key)).all(axis=1)
+        ranks = stats.rank(summary.loc[mask].set_index("method")["voi"], comp)
+        summary.loc[mask, "rank"] = summary.loc[mask, "method"].map(ranks).to_numpy()
+    # the latest run of each result stands for it in the sweep, per-section and panel plots
+    latest = selected.sort_values("created").groupby(RESULT_KEY, dropna=False).tail(1)
+    representative = _records(latest)
+    curves = {kind: load_curves(store.root, kind, leaderboard=latest)
+              for kind in ("validation_curve", "per_section")}
 
-    md = ["# emseg-bench leaderboard", "",
-          "Lower is better for VOI (split + merge, bits), ARAND and the CREMI score. "
-          "Post-processing parameters were chosen on the validation split and frozen for test. "
-          "`VOI 95% CI` is a bootstrap interval of the mean VOI over test sub-volumes.", ""]
+    md = ["# emseg-bench leaderboard", "", _NOTE, ""]
     html_parts = []
-    for dataset, drows in by_dataset.items():
-        details = {r["run_id"]: _details(store, r["run_id"]) for r in drows}
+    for dataset, dsum in summary.groupby("dataset", sort=True):
+        dsum = dsum.sort_values(["profile", "postprocess", "voi"])
+        drows = [r for r in representative if r["dataset"] == dataset]
         # rows written before dataset names were made safe may hold a path: never let it
         # steer a PNG out of the report folder
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).lstrip(".") or "dataset"
         plots = [
-            _plot_pareto(drows, out_dir / f"{stem}_pareto.png", dataset),
-            _plot_sweeps(drows, details, out_dir / f"{stem}_sweeps.png", dataset),
-            _plot_per_section(drows, details, out_dir / f"{stem}_per_section.png", dataset),
+            _plot_pareto(_records(dsum), out_dir / f"{stem}_pareto.png", dataset),
+            _plot_sweeps(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
+            _plot_per_section(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
             _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
-        columns = LEADERBOARD_COLUMNS + (
-            ("voi_ci", "VOI 95% CI", "{}"), ("split_hash", "split hash", "{}"))
-        table_rows = [{**r, "voi_ci": _ci(r)} for r in drows]
-        md += [f"## {dataset}", "", format_rows(table_rows, markdown=True, columns=columns), ""]
+        table_rows = _records(dsum)
+        md += [f"## {dataset}", "", format_rows(table_rows, markdown=True,
+                                                columns=SUMMARY_COLUMNS), ""]
+        pair_rows = []
+        for (ds, profile, pp), comp in comparisons.items():
+            if ds != dataset:
+                continue
+            pair_rows += [{**c, "comparison": f"{c['method_a']} vs {c['method_b']} "
+                           f"({pp}, {profile})", "interval": _interval(c["ci_low"], c["ci_high"]),
+                           "verdict": "significant" if c["significant"] else "not significant"}
+                          for c in comp.to_dict("records")]
+        if pair_rows:
+            md += ["### Pairwise comparisons", "",
+                   format_rows(pair_rows, markdown=True, columns=PAIRWISE_COLUMNS), "",
+                   "ΔVOI < 0: A has the lower (better) VOI. " + _verdict_sentences(pair_rows), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
-        html_parts.append(_html_section(dataset, table_rows, columns, plots))
+        html_parts.append(_html_section(dataset, table_rows, SUMMARY_COLUMNS, plots,
+                                        pair_rows))
     write_atomic(out_dir / "leaderboard.md", "\n".join(md) + "\n")
     write_atomic(out_dir / "index.html", _html_page(html_parts))
     return out_dir / "index.html"
 
 
-def _details(store: ResultsStore, run_id: str) -> dict[str, Any]:
+def _verdict_sentences(pair_rows: list[dict[str, Any]]) -> str:
+    return " ".join(
+        f"{r['method_a']} vs {r['method_b']}: ΔVOI {r['delta']:+.3f} {r['interval']}, "
+        f"p = {r['p_holm']:.3g}, {r['verdict']}." for r in pair_rows)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts with None for missing values (pandas NA does not format)."""
+    return [{k: (None if _missing(v) else v) for k, v in r.items()}
+            for r in df.to_dict("records")]
+
+
+def _missing(v: Any) -> bool:
     try:
-        f = store.run_dir(run_id) / "metrics.json"
-    except ValueError:  # a row from before run ids were checked: no run directory to read
-        return {}
-    return json.loads(f.read_text()).get("details", {}) if f.exists() else {}
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # lists and arrays are values, not missing
+        return False
 
 
-def _ci(r: dict[str, Any]) -> str:
-    lo, hi = r.get("voi_ci_low"), r.get("voi_ci_high")
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+def _interval(lo: Any, hi: Any) -> str:
+    if _missing(lo) or _missing(hi) or math.isnan(lo) or math.isnan(hi):
         return "-"
     return f"[{lo:.3f}, {hi:.3f}]"
 
@@ -100,6 +261,7 @@ def _label(r: dict[str, Any]) -> str:
 
 
 def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
+    """Mean VOI against mean inference throughput, error bars the 95% interval."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
@@ -110,19 +272,23 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     ordered = sorted(pts, key=lambda p: (p[0], p[1]))
     for x, y, r in ordered:
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
+            ax.errorbar(x, y, yerr=[[max(y - lo, 0.0)], [max(hi - y, 0.0)]], color="0.3",
+                        capsize=3, linewidth=1, zorder=2.5)
         ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
                    edgecolor="black", zorder=3)
     front = _pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
-            linestyle="--", label="Pareto front", zorder=2)
+            linestyle="--", label="Pareto front (means)", zorder=2)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks crowd a short log axis
     ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost points
     fig.canvas.draw()  # fix the limits, so labels can be measured in pixels
     _place_labels(ax, [(x, y, _label(r)) for x, y, r in ordered])
-    ax.set_xlabel("inference throughput (voxels/s, log scale)")
+    ax.set_xlabel("inference throughput (voxels/s, log scale; mean over seeds)")
     ax.set_ylabel("test VOI (bits, lower is better)")
-    ax.set_title(f"{dataset}: accuracy vs speed")
+    ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
     for fam, color in FAMILY_COLORS.items():
         ax.scatter([], [], color=color, edgecolor="black", label=fam)
     ax.legend(fontsize=8, loc="best")
@@ -172,10 +338,10 @@ def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]
     return sorted(front)
 
 
-def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
+def _plot_sweeps(rows, curves, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    curves = _series(rows, details, "validation_curve")
+    curves = _series(rows, curves, "validation_curve")
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -193,10 +359,10 @@ def _plot_sweeps(rows, details, path: Path, dataset: str) -> Path | None:
                    f"{dataset}: validation sweep (circled: chosen parameter)")
 
 
-def _plot_per_section(rows, details, path: Path, dataset: str) -> Path | None:
+def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
     import matplotlib.pyplot as plt
 
-    series = _series(rows, details, "per_section")
+    series = _series(rows, curves, "per_section")
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
@@ -220,10 +386,20 @@ def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
             "linestyle": LINE_STYLES.get(r["postprocess"], "-.")}
 
 
-def _series(rows, details, key: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(row, details[...][key]) for the rows whose run recorded ``key``."""
-    out = [(r, details[r["run_id"]].get(r["postprocess"], {}).get(key)) for r in rows]
-    return [(r, s) for r, s in out if s]
+def _series(rows, curves: dict[str, pd.DataFrame], kind: str
+            ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(row, its points of ``curves[kind]``, a :func:`bench.results.load_curves` frame) for the
+    rows whose run recorded that series."""
+    frame = curves[kind]
+    out = []
+    for r in rows:
+        if frame.empty:
+            break
+        points = frame[(frame["run_id"] == r["run_id"])
+                       & (frame["postprocess"] == r["postprocess"])]
+        if not points.empty:
+            out.append((r, _records(points)))
+    return out
 
 
 def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
@@ -296,20 +472,26 @@ def _colorize(labels: np.ndarray) -> np.ndarray:
     return colors[inverse.reshape(labels.shape)]
 
 
-def _html_section(dataset, rows, columns, plots) -> str:
+def _html_table(rows, columns) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
     body = []
-
     for r in rows:
         cells = "".join(f"<td>{html.escape(format_cell(r, k, f))}</td>" for k, _, f in columns)
         body.append(f"<tr>{cells}</tr>")
+    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _html_section(dataset, rows, columns, plots, pair_rows=()) -> str:
     imgs = "".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"/></figure>'
         for p in plots
     )
-    return (f"<section><h2>{html.escape(dataset)}</h2><div class='scroll'><table><thead><tr>"
-            f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    pairs = (f"<h3>Pairwise comparisons</h3>{_html_table(pair_rows, PAIRWISE_COLUMNS)}"
+             "<p class='note'>ΔVOI &lt; 0: A has the lower (better) VOI.</p>"
+             if pair_rows else "")
+    return (f"<section><h2>{html.escape(dataset)}</h2>{_html_table(rows, columns)}{pairs}"
             f"<div class='plots'>{imgs}</div></section>")
 
 
@@ -332,8 +514,6 @@ p.note{color:#555;font-size:.9rem}
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>emseg-bench leaderboard</title><style>{style}</style></head><body>"
-        "<h1>emseg-bench leaderboard</h1><p class='note'>Lower is better for VOI (split + "
-        "merge, bits), ARAND and the CREMI score. Post-processing parameters were chosen on the "
-        "validation split and frozen for test. VOI 95% CI: bootstrap interval of the mean VOI "
-        "over test sub-volumes.</p>" + "".join(sections) + "</body></html>"
+        "<h1>emseg-bench leaderboard</h1><p class='note'>"
+        + html.escape(_NOTE.replace("`", "")) + "</p>" + "".join(sections) + "</body></html>"
     )

@@ -15,10 +15,15 @@ import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # column name -> SQL type; the order is the table's column order
 COLUMNS: dict[str, str] = {
@@ -50,6 +55,12 @@ COLUMNS: dict[str, str] = {
     "seed": "INTEGER",
     "config_hash": "TEXT",
     "git_commit": "TEXT",
+    # added later: ALTER TABLE adds them to older databases (see ResultsStore._migrate)
+    #: the multi-seed study the row belongs to (``python -m bench run --seeds``); NULL otherwise
+    "study": "TEXT",
+    #: how voi_ci_low/high were computed; NULL for rows of older code, whose interval was of the
+    #: sub-volume mean VOI rather than of the whole-volume VOI beside it (the report hides those)
+    "voi_ci_method": "TEXT",
 }
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postprocess, split))"
@@ -74,6 +85,18 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
+def _migrate(con: sqlite3.Connection) -> None:
+    """Add the columns of :data:`COLUMNS` that an older database lacks (NULL in old rows)."""
+    have = {r[1] for r in con.execute("PRAGMA table_info(results)")}
+    for name, kind in COLUMNS.items():
+        if name not in have:
+            try:
+                con.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+
+
 class ResultsStore:
     """``results/leaderboard.sqlite`` plus ``results/runs/<run-id>/``."""
 
@@ -89,6 +112,7 @@ class ResultsStore:
         try:
             con.execute("PRAGMA busy_timeout = 60000")
             con.execute(_SCHEMA)
+            _migrate(con)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.OperationalError:  # locked, disk full, ...: not corruption
             con.close()
@@ -178,3 +202,104 @@ class ResultsStore:
 
     def run_ids(self) -> list[str]:
         return sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir())
+
+
+# -- DataFrames -------------------------------------------------------------------------------
+_PANDAS_TYPES = {"TEXT": "string", "REAL": "float64", "INTEGER": "Int64"}
+
+
+def load_leaderboard(results_dir: str | Path = "results") -> pd.DataFrame:
+    """Every result row of ``results_dir`` as a DataFrame, one row per result.
+
+    Columns are those of :data:`COLUMNS` with their types (text as pandas ``string``, reals as
+    ``float64``, integers as nullable ``Int64``; ``created`` as a UTC timestamp), in that order;
+    ``study`` is missing (``<NA>``) for single-seed runs.
+    """
+    import pandas as pd
+
+    rows = ResultsStore(results_dir).rows()
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for name, kind in COLUMNS.items():
+        df[name] = df[name].astype(_PANDAS_TYPES[kind.split()[0]])
+    df["created"] = pd.to_datetime(df["created"], utc=True, format="ISO8601")
+    return df
+
+
+#: the per-run series kept in ``metrics.json`` under ``details[postprocess]``
+CURVE_KINDS = ("validation_curve", "per_section", "slabs")
+_ROW_KEYS = ("run_id", "postprocess", "method", "dataset", "profile", "seed", "study",
+             "split_hash")
+
+
+def load_curves(results_dir: str | Path = "results", kind: str = "validation_curve",
+                leaderboard: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One of the per-run series of every result as a long DataFrame.
+
+    ``kind`` is ``"validation_curve"`` (the post-processing sweep on validation: one row per
+    parameter value), ``"per_section"`` (2D scores per test section, ``section`` is the index
+    within the test split) or ``"slabs"`` (scores per test sub-volume, ``z0`` its first
+    section). Each row also carries the identity of its result (run_id, postprocess, method,
+    dataset, profile, seed, study, split_hash).
+    """
+    import pandas as pd
+
+    if kind not in CURVE_KINDS:
+        raise ValueError(f"kind must be one of {CURVE_KINDS}; got {kind!r}")
+    board = load_leaderboard(results_dir) if leaderboard is None else leaderboard
+    store = ResultsStore(results_dir)
+    frames = []
+    for run_id, group in board.groupby("run_id", sort=True):
+        details = _run_details(store, str(run_id))
+        for _, row in group.iterrows():
+            series = details.get(row["postprocess"], {}).get(kind)
+            if not series:
+                continue
+            f = pd.DataFrame(series)
+            if kind == "per_section":
+                f.insert(0, "section", range(len(f)))
+            for i, key in enumerate(_ROW_KEYS):
+                f.insert(i, key, row[key])
+            frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=list(_ROW_KEYS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_details(store: ResultsStore, run_id: str) -> dict[str, Any]:
+    try:
+        f = store.run_dir(run_id) / "metrics.json"
+    except ValueError:  # a row from before run ids were checked: no run directory to read
+        return {}
+    return json.loads(f.read_text()).get("details", {}) if f.exists() else {}
+
+
+#: the file in a run directory with the overlap table of every test sub-volume
+OVERLAP_TABLES = "overlap_tables.npz"
+
+
+def load_overlap_tables(results_dir: str | Path, run_ids: Iterable[str]) -> pd.DataFrame:
+    """The per-sub-volume overlap tables of the given runs as one long DataFrame.
+
+    Columns: run_id, postprocess, slab (sub-volume index), gt, seg (labels), count (voxels).
+    Runs written before the tables were stored contribute no rows.
+    """
+    import pandas as pd
+
+    store = ResultsStore(results_dir)
+    frames = []
+    for run_id in run_ids:
+        try:
+            f = store.run_dir(run_id) / OVERLAP_TABLES
+        except ValueError:  # a row from before run ids were checked: no run directory
+            continue
+        if not f.exists():
+            continue
+        with np.load(f) as z:
+            for pp in sorted({k.split("/")[0] for k in z.files}):
+                frames.append(pd.DataFrame({
+                    "run_id": run_id, "postprocess": pp, "slab": z[f"{pp}/slab"],
+                    "gt": z[f"{pp}/gt"], "seg": z[f"{pp}/seg"], "count": z[f"{pp}/count"],
+                }))
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "postprocess", "slab", "gt", "seg", "count"])
+    return pd.concat(frames, ignore_index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 
 from bench.check import compare
 from bench.report import _pareto_front, build_report, latest_rows
@@ -17,6 +18,7 @@ def _fake_run(store: ResultsStore, run_id: str, method: str, family: str, voi: f
            "param_name": "threshold", "param_value": 0.5, "voi": voi, "voi_split": voi / 3,
            "voi_merge": 2 * voi / 3, "arand": voi / 10, "cremi_score": (voi * voi / 10) ** 0.5,
            "voi_ci_low": voi - 0.1, "voi_ci_high": voi + 0.1, "infer_voxels_per_s": speed,
+           "voi_ci_method": "slab-bootstrap-normal",
            "n_parameters": 1000}
     curve = [{"value": t, "voi_split": 1 - t, "voi_merge": t, "voi": 1.0, "arand": 0.2}
              for t in (0.1, 0.5, 0.9)]
@@ -69,3 +71,45 @@ def test_compare_flags_only_regressions_beyond_tolerance():
     assert [c.score for c in bad if c.regressed] == ["voi"]
     new = compare({"x/waterz": {"voi": 9.0, "arand": 0.9}}, baseline, abs_tol=0.05, rel_tol=0.1)
     assert not any(c.regressed for c in new)
+
+
+def test_baseline_over_seeds_sets_the_tolerance_from_its_spread():
+    # 3 seeds, std 0.1: limit = mean + t(0.975, 2) * 0.1 * sqrt(1 + 1/3) = 1.0 + 0.4968...
+    base = {"results": {"cad/waterz": {"voi": 1.0, "voi_std": 0.1, "arand": 0.1,
+                                       "arand_std": 0.0, "n_seeds": 3}}}
+    rows = compare({"cad/waterz": {"voi": 1.45, "arand": 0.1}}, base, abs_tol=0.05, rel_tol=0.1)
+    voi = next(c for c in rows if c.score == "voi")
+    assert voi.limit == pytest.approx(1.0 + 4.302652729911275 * 0.1 * (4 / 3) ** 0.5)
+    assert not voi.regressed and voi.tolerance == "seeds (n=3)"
+    # no spread at all: the absolute tolerance is the floor
+    arand = next(c for c in rows if c.score == "arand")
+    assert arand.limit == pytest.approx(0.15)
+    worse = compare({"cad/waterz": {"voi": 1.6, "arand": 0.1}}, base, abs_tol=0.05, rel_tol=0.1)
+    assert [c.score for c in worse if c.regressed] == ["voi"]
+
+
+def test_report_of_a_study_shows_mean_std_and_pairwise_verdicts(tmp_path):
+    from bench.pipeline import _slab_scores, _write_tables
+    from bench.results import OVERLAP_TABLES
+
+    store = ResultsStore(tmp_path)
+    gt = (np.indices((8, 16, 16)).sum(axis=0) // 6 + 1).astype(np.uint64)
+    for seed in range(3):
+        for method, family, seg in (("good", "3d", gt), ("bad", "2d", (gt + 1) // 2)):
+            run_id = f"{method}-s{seed}"
+            _fake_run(store, run_id, method, family, 0.0, 1e5)
+            slabs, entries = _slab_scores(gt, seg, 4)
+            _write_tables(store.run_dir(run_id) / OVERLAP_TABLES, {"waterz": entries})
+            row = {**store.rows(run_id=run_id)[0], "study": "study-t", "seed": seed,
+                   "voi": float(stats_voi(entries)) + 0.01 * seed}
+            store.add_rows([row])
+    md = (build_report(store).parent / "leaderboard.md").read_text()
+    assert "| 3 | 0.010 ± 0.010 |" in md  # good: seeds, mean ± std over the 3 seeds
+    assert "bad vs good (waterz, smoke)" in md and "| significant |" in md
+    assert "ΔVOI +" in md and "p = " in md
+
+
+def stats_voi(entries) -> float:
+    from bench import stats
+
+    return float(stats.slab_tables(entries).voi())

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rel-tolerance", type=float, default=0.10,
                    help="relative tolerance, fraction of the baseline (default 0.10)")
     p.add_argument("--update", action="store_true", help="rewrite the baseline deliberately")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="with --update: record the baseline over these seeds (e.g. 0-2); the "
+                   "check then takes its tolerance from their spread")
     p.set_defaults(func=main)
 
 
@@ -26,7 +29,12 @@ def main(args: argparse.Namespace) -> int:
     from bench.check import check
 
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    seeds = None
+    if args.seeds:
+        from bench.study import parse_seeds
+
+        seeds = parse_seeds(args.seeds)
     code, report = check(args.baseline, methods=methods, abs_tol=args.tolerance,
-                         rel_tol=args.rel_tolerance, update=args.update)
+                         rel_tol=args.rel_tolerance, update=args.update, seeds=seeds)
     print(report)
     return code

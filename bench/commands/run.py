@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) under the "
+                   "same split, resumable as a whole (finished ones are skipped)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="recipe overrides from a YAML file (key: value), or the official CAD "
@@ -149,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from bench.pipeline import RunSpec, TrainingStopped, load_spec, run
+    from bench.pipeline import TrainingStopped, load_spec, run
     from bench.results import ResultsStore, validate_run_id
     from bench.table import format_rows
     from bench.threads import set_threads
@@ -157,32 +161,39 @@ def _main(args: argparse.Namespace) -> int:
     store = ResultsStore(args.results)
     threads = set_threads(args.threads)
     outcomes = []
+    study_seeds = None
     if args.resume:
+        if args.seeds is not None:
+            raise ValueError("--resume continues one run; to continue a study, repeat its "
+                             "command (finished runs are skipped)")
         spec = load_spec(store.run_dir(validate_run_id(args.resume)))
         _check_resume_options(args, spec)
         specs = [(spec, args.resume)]
     else:
-        overrides = {**config_overrides(args.config), **parse_overrides(args.overrides)}
-        specs = []
-        for name in expand_methods(args.method):
-            specs.append((RunSpec(
-                method=name, dataset=args.dataset or "synthetic", profile=args.profile or "quick",
-                postprocess=_postprocessors(args.postprocess or "waterz"),
-                data_root=args.data_root, checkpoint=args.checkpoint, device=args.device,
-                seed=0 if args.seed is None else args.seed, overrides=overrides,
-                blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
-                workers=args.workers, scheduler_address=args.scheduler_address,
-            ), None))
+        if args.seeds is not None:
+            from bench.study import parse_seeds
+
+            if args.seed is not None:
+                raise ValueError("give --seed (one run) or --seeds (a study), not both")
+            study_seeds = parse_seeds(args.seeds)
+        seed = study_seeds[0] if study_seeds else (0 if args.seed is None else args.seed)
+        template = _spec(args, seed)
+        specs = [(replace(template, method=name), None) for name in expand_methods(args.method)]
     if args.threads is None and any(s.blockwise and s.workers > 1 for s, _ in specs):
         # each local Dask worker runs torch ops with its own OpenMP team: one thread each, so
         # workers x threads does not oversubscribe the cores
         threads = set_threads(1)
     log.info("torch threads: %d (cores available: %d)", threads, available_cores())
-    if len(specs) > 1:  # every method's options are checked before the first one trains
+    if len(specs) > 1 or study_seeds:  # every method is checked before the first one trains
         from bench.pipeline import prepare
 
         for spec, _ in specs:
             prepare(spec, store)
+    if study_seeds:
+        from bench.study import run_study
+
+        outcomes += run_study([s.method for s, _ in specs], study_seeds, template, store)
+        specs = []
     for spec, run_id in specs:
         try:
             outcomes.append(run(spec, store, run_id=run_id))
@@ -196,6 +207,20 @@ def _main(args: argparse.Namespace) -> int:
         print(f"run directory: {Path(o.run_dir)}")
     print(f"results database: {store.db_path}  (python -m bench report --results {args.results})")
     return 0
+
+
+def _spec(args: argparse.Namespace, seed: int):
+    """The run specification the options describe, without its method."""
+    from bench.pipeline import RunSpec
+
+    return RunSpec(
+        method="", dataset=args.dataset or "synthetic", profile=args.profile or "quick",
+        postprocess=_postprocessors(args.postprocess or "waterz"),
+        data_root=args.data_root, checkpoint=args.checkpoint, device=args.device, seed=seed,
+        overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
+        blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
+        workers=args.workers, scheduler_address=args.scheduler_address,
+    )
 
 
 def _block_shape(text: str) -> list[int]:

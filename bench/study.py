@@ -1,0 +1,108 @@
+"""Multi-seed studies: every (method, seed) of one configuration, resumable as a whole.
+
+``python -m bench run --method cad,unet2d --seeds 0-4`` runs each method once per seed under the
+same dataset split and post-processing. Every row records the study id, which is a hash of
+the configuration without the method and the seed (dataset, profile, post-processors, recipe
+overrides, ...), so that running the same command again (or with more seeds or methods) joins
+the same study:
+
+* a (method, seed) whose run directory is finished (``metrics.json`` exists) is skipped;
+* an interrupted one (``config.yaml`` but no ``metrics.json``) is resumed in its directory;
+* the rest are started.
+
+The synthetic volume is generated with seed 0 in every run of a study (``RunSpec.data_seed``):
+all methods and seeds are trained and tested on the same split, and only training (weight
+initialisation, sampling, augmentation) varies with the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import yaml
+
+from bench.pipeline import RunOutcome, RunSpec, run
+from bench.results import ResultsStore
+
+log = logging.getLogger(__name__)
+
+#: RunSpec fields that do not define a study: they vary inside it or do not change results
+#: the synthetic volume's seed in a study (see the module docstring)
+STUDY_DATA_SEED = 0
+_NOT_IN_STUDY_ID = ("method", "seed", "study", "workers", "scheduler_address")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,3,7"`` -> [0, 3, 7]; ``"0-2,9"`` -> [0, 1, 2, 9]."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"--seeds expects ranges and lists of non-negative integers such "
+                             f"as 0-4 or 0,3,7; got {text!r}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"--seeds: range {part!r} ends before it starts")
+        seeds.extend(s for s in range(lo, hi + 1) if s not in seeds)
+    return seeds
+
+
+def study_id(template: RunSpec) -> str:
+    """``study-<dataset>-<profile>-<hash>`` of the configuration shared by the study's runs."""
+    config = {k: v for k, v in asdict(template).items() if k not in _NOT_IN_STUDY_ID}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    return f"study-{template.dataset}-{template.profile}-{digest.hexdigest()[:8]}"
+
+
+def _existing_runs(store: ResultsStore, study: str) -> dict[tuple[str, int], Path]:
+    """(method, seed) -> run directory of the study's runs already started (the newest wins)."""
+    found: dict[tuple[str, int], Path] = {}
+    for run_id in store.run_ids():
+        cfg = store.run_dir(run_id) / "config.yaml"
+        if not cfg.exists():
+            continue
+        spec = yaml.safe_load(cfg.read_text()).get("spec", {})
+        if spec.get("study") != study:
+            continue
+        key = (spec["method"], int(spec["seed"]))
+        done = (store.run_dir(run_id) / "metrics.json").exists()
+        # prefer a finished directory over an interrupted one
+        if key not in found or done:
+            found[key] = store.run_dir(run_id)
+    return found
+
+
+def run_study(methods: list[str], seeds: list[int], template: RunSpec,
+              store: ResultsStore) -> list[RunOutcome]:
+    """Run every (method, seed) of the study defined by ``template``; skip finished ones."""
+    if not seeds:
+        raise ValueError("a study needs at least one seed")
+    if template.data_seed is None:
+        template = replace(template, data_seed=STUDY_DATA_SEED)
+    study = study_id(template)
+    existing = _existing_runs(store, study)
+    outcomes = []
+    total = len(methods) * len(seeds)
+    for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
+        spec = replace(template, method=method, seed=seed, study=study)
+        run_dir = existing.get((method, seed))
+        if run_dir is not None and (run_dir / "metrics.json").exists():
+            rows = json.loads((run_dir / "metrics.json").read_text())["rows"]
+            store.add_rows(rows)  # idempotent; restores rows of a rebuilt or moved database
+            log.info("[%d/%d] %s seed %d: done in %s, skipped", i, total, method, seed,
+                     run_dir.name)
+            outcomes.append(RunOutcome(run_dir.name, run_dir, rows))
+            continue
+        if run_dir is not None:
+            log.info("[%d/%d] %s seed %d: resuming %s", i, total, method, seed, run_dir.name)
+            outcomes.append(run(spec, store, run_id=run_dir.name))
+        else:
+            log.info("[%d/%d] %s seed %d: starting (%s)", i, total, method, seed, study)
+            outcomes.append(run(spec, store))
+    return outcomes
