@@ -1,4 +1,5 @@
-"""Segmentation metrics: VOI, adapted Rand and CREMI score from one overlap table.
+"""Segmentation metrics: VOI, adapted Rand and CREMI score from one overlap table; expected run
+length (ERL, NERL) and split/merge counts along ground-truth skeletons (:mod:`metrics.skeleton`).
 
 Ground truth first; VOI split = H(seg|gt), merge = H(gt|seg), in bits. See
 :mod:`metrics.scores` for the exact definitions and the ``convention=`` adapters.
@@ -16,6 +17,13 @@ from metrics.scores import (
     scores,
     voi,
 )
+from metrics.skeleton import (
+    SkeletonParams,
+    Skeletons,
+    skeleton_errors,
+    skeleton_scores,
+    skeletonize,
+)
 from metrics.table import OverlapTable, from_entries, overlap_table
 from metrics.timing import ThroughputResult, measure, track
 
@@ -23,6 +31,8 @@ __all__ = [
     "CONVENTIONS",
     "OverlapTable",
     "RandScores",
+    "SkeletonParams",
+    "Skeletons",
     "ThroughputResult",
     "affinity_scores",
     "arand",
@@ -34,6 +44,9 @@ __all__ = [
     "overlap_table",
     "rand_scores",
     "scores",
+    "skeleton_errors",
+    "skeleton_scores",
+    "skeletonize",
     "track",
     "voi",
 ]
