@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,29 @@ def test_skeletons_round_trip_through_a_file(skel, tmp_path):
     assert back.params == skel.params == SkeletonParams().as_dict()
     assert back.resolution == RES and np.array_equal(back.edges, skel.edges)
     assert np.allclose(back.lengths_nm, skel.lengths_nm)
+
+
+def test_bench_eval_erl_json_prints_the_skeleton_scores(tmp_path, gt, capsys):
+    import h5py
+
+    from bench.cli import main
+
+    path = tmp_path / "v.h5"
+    with h5py.File(path, "w") as f:
+        f["gt"] = gt
+        f["gt"].attrs["resolution"] = RES
+        f["seg"] = np.where(gt == 9, 5, gt)
+    assert main(["eval", "--gt", f"{path}:gt", "--seg", f"{path}:seg", "--erl", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n_merges"], out["n_splits"]) == (1, 0)
+    assert 0 < out["nerl"] < 1 and out["erl_nm"] == pytest.approx(out["nerl"] * out["max_erl_nm"])
+    assert out["resolution_nm"] == list(RES) and out["skeleton_params"]["dust_voxels"] == 100
+
+
+def test_bench_eval_erl_without_resolution_says_so(tmp_path, gt, capsys):
+    from bench.cli import main
+
+    np.save(tmp_path / "gt.npy", gt)
+    assert main(["eval", "--gt", str(tmp_path / "gt.npy"), "--seg", str(tmp_path / "gt.npy"),
+                 "--erl"]) == 2
+    assert "--erl needs --resolution" in capsys.readouterr().err
