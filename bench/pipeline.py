@@ -11,6 +11,7 @@ The stages write their results into the run directory as they finish, so that
 ``predictions.h5``    validation and test affinities, ``{split}/affs``
 ``segmentation.h5``   test segmentations, one dataset per post-processor
 ``metrics.json``      the leaderboard rows, the validation sweep curves, per-section scores
+``errors.json``       per ground-truth neuron: VOI split/merge terms and skeleton errors
 ====================  ===============================================================
 
 Thresholds and other post-processing parameters are chosen on the validation split and then
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: the score columns every row carries
 SCORE_KEYS = ("voi_split", "voi_merge", "voi", "arand", "cremi_score")
+#: skeleton scores (metrics.skeleton_scores) every in-memory row carries
+SKELETON_KEYS = ("erl_nm", "nerl", "n_merges", "n_splits")
 
 
 @dataclass
@@ -63,6 +66,8 @@ class RunSpec:
     workers: int = 1
     #: a dask.distributed scheduler address ("tcp://host:8786") to run the blocks on
     scheduler_address: str | None = None
+    #: what the validation sweep minimises: "voi", or "nerl" (maximised; skeletonises val too)
+    select: str = "voi"
 
     def config_hash(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True, default=str)
@@ -236,13 +241,27 @@ def _postprocess_and_evaluate(
     train_summary: dict[str, Any], device: str, t_start: float,
 ) -> list[dict[str, Any]]:
     import metrics
-    from bench import segment
+    from bench import errors, segment
+    from bench.skeletons import cached_skeletons
 
     val, test = dataset.split("val").load(), dataset.split("test").load()
     val_gt, test_gt = val.labels, test.labels
     common = _row_base(method, dataset, spec, run_dir, train_summary, device)
     common["infer_voxels_per_s"] = affs["infer_voxels_per_s"]
-    rows, details = [], {}
+    rows, details, neurons = [], {}, {}
+    # ground-truth skeletons are cached beside the database (<results>/cache/skeletons)
+    skeleton_cache = run_dir.parents[1] / "cache" / "skeletons"
+    tag = f"{spec.dataset}-{dataset.split_hash()}"
+    test_skeletons = cached_skeletons(test_gt, dataset.resolution_nm, skeleton_cache,
+                                      name=f"{tag}-test")
+    val_evaluate = None
+    if spec.select == "nerl":
+        val_skeletons = cached_skeletons(val_gt, dataset.resolution_nm, skeleton_cache,
+                                         name=f"{tag}-val")
+
+        def val_evaluate(gt, seg):
+            return {**metrics.evaluate(gt, seg), **metrics.skeleton_scores(val_skeletons, seg)}
+
     with atomic_path(run_dir / "segmentation.h5") as tmp, h5py.File(tmp, "w") as seg_out:
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
@@ -261,7 +280,8 @@ def _postprocess_and_evaluate(
                 test_affs, _ = method.predict_long_range(test.raw)
                 params["offsets"] = offsets
             log.info("%s: sweeping on validation", pp)
-            selection = segment.select_parameter(val_affs, val_gt, pp, **params)
+            selection = segment.select_parameter(val_affs, val_gt, pp, evaluate=val_evaluate,
+                                                 criterion=spec.select, **params)
             param_name = segment.parameter_name(pp)
             t0 = time.perf_counter()
             seg = segment.segment(test_affs, pp, **{param_name: selection.best_value}, **params)
@@ -272,12 +292,16 @@ def _postprocess_and_evaluate(
             slabs = _slab_scores(test_gt, seg, spec.slab_sections)
             ci = _bootstrap_ci([s["voi"] for s in slabs], seed=spec.seed)
             seg_out.create_dataset(pp, data=seg, compression="gzip", compression_opts=1)
+            analysis = errors.analyse(test, seg, test_skeletons,
+                                      seg_out.create_group(f"errors/{pp}"))
+            neurons[pp] = analysis["neurons"]
             row = {
                 **common,
                 "postprocess": pp,
                 "param_name": param_name,
                 "param_value": float(selection.best_value),
                 **{k: float(scores[k]) for k in SCORE_KEYS},
+                **{k: analysis["scores"][k] for k in SKELETON_KEYS},
                 "voi_ci_low": ci[0],
                 "voi_ci_high": ci[1],
                 "postprocess_voxels_per_s": test_gt.size / pp_seconds,
@@ -292,10 +316,18 @@ def _postprocess_and_evaluate(
                     for s in per_section
                 ],
                 "slabs": slabs,
+                "selected_by": spec.select,
+                "skeleton": analysis["scores"],
+                "worst_errors": analysis["worst"],
             }
-            log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f",
-                     pp, param_name, selection.best_value, row["voi"], row["voi_split"],
-                     row["voi_merge"], row["arand"])
+            log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f NERL %.3f "
+                     "(%d splits, %d merges)", pp, param_name, selection.best_value, row["voi"],
+                     row["voi_split"], row["voi_merge"], row["arand"], row["nerl"],
+                     row["n_splits"], row["n_merges"])
+    write_json(run_dir / "errors.json", {
+        "resolution_nm": list(dataset.resolution_nm), "skeleton_params": test_skeletons.params,
+        "neurons": neurons,
+    })
     write_json(run_dir / "metrics.json", {"rows": rows, "details": details})
     return rows
 

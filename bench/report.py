@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.report_errors import nerl_plot, worst_errors_section
 from bench.results import ResultsStore, write_atomic
 from bench.table import LEADERBOARD_COLUMNS, format_cell, format_rows
 
@@ -63,6 +64,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
             _plot_sweeps(drows, details, out_dir / f"{dataset}_sweeps.png", dataset),
             _plot_per_section(drows, details, out_dir / f"{dataset}_per_section.png", dataset),
             _plot_panels(store, drows, out_dir / f"{dataset}_panels.png", dataset),
+            nerl_plot(drows, out_dir / f"{dataset}_nerl_vs_voi.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         columns = LEADERBOARD_COLUMNS + (
@@ -70,7 +72,9 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
         table_rows = [{**r, "voi_ci": _ci(r)} for r in drows]
         md += [f"## {dataset}", "", format_rows(table_rows, markdown=True, columns=columns), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
-        html_parts.append(_html_section(dataset, table_rows, columns, plots))
+        errors_md, errors_html = worst_errors_section(store, drows, out_dir, dataset)
+        md += errors_md
+        html_parts.append(_html_section(dataset, table_rows, columns, plots) + errors_html)
     write_atomic(out_dir / "leaderboard.md", "\n".join(md) + "\n")
     write_atomic(out_dir / "index.html", _html_page(html_parts))
     return out_dir / "index.html"
@@ -317,6 +321,7 @@ tbody tr:hover{background:#fafafa}
 .plots{display:flex;flex-wrap:wrap;gap:1rem;margin-top:1rem}
 figure{margin:0}img{max-width:100%;border:1px solid #eee}
 p.note{color:#555;font-size:.9rem}
+td.cmd{text-align:left;color:#555;font-size:.8rem}
 """
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"

@@ -36,6 +36,11 @@ COLUMNS: dict[str, str] = {
     "voi": "REAL",
     "arand": "REAL",
     "cremi_score": "REAL",
+    # skeleton scores (metrics.skeleton): expected run length and split/merge counts
+    "erl_nm": "REAL",
+    "nerl": "REAL",
+    "n_merges": "INTEGER",
+    "n_splits": "INTEGER",
     "voi_ci_low": "REAL",
     "voi_ci_high": "REAL",
     "n_parameters": "INTEGER",
@@ -58,6 +63,16 @@ class CorruptDatabaseError(RuntimeError):
     pass
 
 
+def _add_missing_columns(con: sqlite3.Connection) -> None:
+    """Migrate a database written by an older version: add the columns it lacks (NULL in its
+    old rows), so existing leaderboards keep opening as columns are added."""
+    have = {row[1] for row in con.execute("PRAGMA table_info(results)")}
+    for name, kind in COLUMNS.items():
+        if name not in have:
+            # NOT NULL columns cannot be added to filled tables; every new column is nullable
+            con.execute(f"ALTER TABLE results ADD COLUMN {name} {kind.replace(' NOT NULL', '')}")
+
+
 class ResultsStore:
     """``results/leaderboard.sqlite`` plus ``results/runs/<run-id>/``."""
 
@@ -74,6 +89,8 @@ class ResultsStore:
             con.execute("PRAGMA busy_timeout = 60000")
             con.execute(_SCHEMA)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
+            if ok == "ok":
+                _add_missing_columns(con)
         except sqlite3.OperationalError:  # locked, disk full, ...: not corruption
             con.close()
             raise

@@ -8,6 +8,7 @@ Ground truth first; VOI split = H(seg|gt), merge = H(gt|seg), in bits. See
 from metrics.affinity import affinity_scores
 from metrics.border import border_mask
 from metrics.evaluate import evaluate
+from metrics.per_label import voi_by_gt_label
 from metrics.scores import (
     CONVENTIONS,
     RandScores,
@@ -49,4 +50,5 @@ __all__ = [
     "skeletonize",
     "track",
     "voi",
+    "voi_by_gt_label",
 ]

@@ -168,3 +168,20 @@ def test_bench_eval_erl_without_resolution_says_so(tmp_path, gt, capsys):
     assert main(["eval", "--gt", str(tmp_path / "gt.npy"), "--seg", str(tmp_path / "gt.npy"),
                  "--erl"]) == 2
     assert "--erl needs --resolution" in capsys.readouterr().err
+
+
+def test_voi_terms_per_gt_label_sum_to_the_totals_and_sit_on_the_right_neurons(gt):
+    import metrics
+
+    seg = gt.copy()
+    seg[15:][gt[15:] == 5] = 11  # label 5 split
+    seg[gt == 3] = 9  # labels 3 and 9 merged
+    table = metrics.overlap_table(gt, seg)
+    terms = metrics.voi_by_gt_label(table)
+    total = metrics.evaluate(gt, seg)
+    assert terms["split"].sum() == pytest.approx(total["voi_split"])
+    assert terms["merge"].sum() == pytest.approx(total["voi_merge"])
+    by = dict(zip(terms["gt_ids"].tolist(), zip(terms["split"], terms["merge"], strict=True),
+                  strict=True))
+    assert by[5][0] > 0 and by[5][1] == 0
+    assert by[3][0] == 0 and by[3][1] > 0 and by[9][1] > 0

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "configs: --config 2d_....yaml [--config 3d_....yaml] (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set iterations=200 (repeatable)")
+    p.add_argument("--select", default="voi", choices=["voi", "nerl"],
+                   help="validation sweep criterion: lowest VOI (default) or highest NERL "
+                   "(expected run length on ground-truth skeletons; skeletonises val once)")
     p.add_argument("--blockwise", action="store_true",
                    help="predict/segment/evaluate the test split block by block into zarr")
     p.add_argument("--block-shape", default="16,512,512", help="z,y,x block size (blockwise)")
@@ -119,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
                 blockwise=args.blockwise,
                 block_shape=[int(v) for v in args.block_shape.split(",")],
                 workers=args.workers, scheduler_address=args.scheduler_address,
+                select=args.select,
             )
             outcomes.append(run(spec, store))
     rows = [r for o in outcomes for r in o.rows]
