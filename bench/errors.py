@@ -38,6 +38,9 @@ def neuron_errors(gt: np.ndarray, seg: np.ndarray, skeletons) -> list[dict[str, 
         idx = np.flatnonzero(skeletons.node_skeleton == k)
         if len(idx):
             first_node[label] = skeletons.nodes[idx[len(idx) // 2]].tolist()
+    # the first voxel of every label, for neurons without a skeleton (one sort, not one scan each)
+    flat_ids, flat_first = np.unique(np.asarray(gt).ravel(), return_index=True)
+    first_voxel = dict(zip(flat_ids.tolist(), flat_first.tolist(), strict=True))
     out = []
     for label, n_vox, split, merge in zip(terms["gt_ids"].tolist(), terms["n_voxels"].tolist(),
                                           terms["split"].tolist(), terms["merge"].tolist(),
@@ -47,7 +50,7 @@ def neuron_errors(gt: np.ndarray, seg: np.ndarray, skeletons) -> list[dict[str, 
                                   ("merge", bool(e.get("merged_with")))) if bad]
         position = e.get("merge_at") or e.get("split_at") or first_node.get(label)
         if position is None:
-            position = np.argwhere(gt == label)[0].tolist()
+            position = np.unravel_index(first_voxel[label], gt.shape)
         out.append({
             "label": int(label), "n_voxels": int(n_vox), "voi_split": split, "voi_merge": merge,
             "length_nm": e.get("length_nm", 0.0), "run_nm": e.get("run_nm", 0.0),

@@ -393,31 +393,46 @@ def skeleton_errors(
     """
     ev = _evaluate(_as_skeletons(gt, resolution, params), seg, ignore_merges_below)
     sk = ev.skeletons
+    n_skel = len(sk.labels)
     total = float(ev.lengths_nm.sum())
     node_seg, e = ev.node_segment, sk.edges
-    split_edge = (node_seg[e[:, 0]] != node_seg[e[:, 1]])
-    edge_skel = sk.edge_skeleton
-    merging_pairs = set(zip(ev.pair_skeleton[ev.pair_merging].tolist(),
-                            ev.pair_segment[ev.pair_merging].tolist(), strict=True))
+
+    def first_per_skeleton(owner: np.ndarray, where: np.ndarray) -> dict[int, int]:
+        """Skeleton -> the first index in ``where`` (sorted) whose owner it is."""
+        ks, first = np.unique(owner[where], return_index=True)
+        return dict(zip(ks.tolist(), where[first].tolist(), strict=True))
+
+    split_edges = np.flatnonzero(node_seg[e[:, 0]] != node_seg[e[:, 1]])
+    first_split = first_per_skeleton(sk.edge_skeleton, split_edges)
+    # nodes lying in a segment that merges their skeleton with another one
+    in_pair = np.flatnonzero(node_seg != 0)
+    pair_of_node = _row_index(
+        np.stack([ev.pair_skeleton.astype(np.uint64), ev.pair_segment], axis=1),
+        np.stack([sk.node_skeleton[in_pair].astype(np.uint64), node_seg[in_pair]], axis=1))
+    merge_nodes = in_pair[ev.pair_merging[pair_of_node]] if len(in_pair) else in_pair
+    first_merge = first_per_skeleton(sk.node_skeleton, merge_nodes)
+    merged_k, merged_s = ev.pair_skeleton[ev.pair_merging], ev.pair_segment[ev.pair_merging]
     by_segment: dict[int, list[int]] = {}
-    for k, s in merging_pairs:
-        by_segment.setdefault(s, []).append(k)
+    by_skeleton: dict[int, list[int]] = {}
+    for k, s_id in zip(merged_k.tolist(), merged_s.tolist(), strict=True):
+        by_segment.setdefault(s_id, []).append(k)
+        by_skeleton.setdefault(k, []).append(s_id)
+    n_segments = np.bincount(ev.pair_skeleton, minlength=n_skel)
     out = []
     for k, label in enumerate(sk.labels.tolist()):
         length = float(ev.lengths_nm[k])
-        segs = sorted(s for kk, s in merging_pairs if kk == k)
-        partners = sorted({int(sk.labels[j]) for s in segs for j in by_segment[s] if j != k})
-        first_split = np.flatnonzero(split_edge & (edge_skel == k))
-        merge_nodes = np.flatnonzero((sk.node_skeleton == k) & np.isin(node_seg, segs))
+        segs = sorted(by_skeleton.get(k, []))
+        partners = sorted({int(sk.labels[j]) for s_id in segs for j in by_segment[s_id]
+                           if j != k})
         out.append({
             "label": int(label),
             "length_nm": length,
             "run_nm": float(ev.correct_nm[k] / length) if length > 0 else 0.0,
             "lost_erl_nm": float((length ** 2 - ev.correct_nm[k]) / total) if total > 0 else 0.0,
-            "n_segments": int((ev.pair_skeleton == k).sum()),
+            "n_segments": int(n_segments[k]),
             "merged_with": partners,
-            "merge_segments": [int(s) for s in segs],
-            "split_at": (sk.nodes[e[first_split[0], 0]].tolist() if len(first_split) else None),
-            "merge_at": (sk.nodes[merge_nodes[0]].tolist() if len(merge_nodes) else None),
+            "merge_segments": [int(s_id) for s_id in segs],
+            "split_at": (sk.nodes[e[first_split[k], 0]].tolist() if k in first_split else None),
+            "merge_at": (sk.nodes[first_merge[k]].tolist() if k in first_merge else None),
         })
     return out
