@@ -70,7 +70,12 @@ def _add_missing_columns(con: sqlite3.Connection) -> None:
     for name, kind in COLUMNS.items():
         if name not in have:
             # NOT NULL columns cannot be added to filled tables; every new column is nullable
-            con.execute(f"ALTER TABLE results ADD COLUMN {name} {kind.replace(' NOT NULL', '')}")
+            try:
+                con.execute(
+                    f"ALTER TABLE results ADD COLUMN {name} {kind.replace(' NOT NULL', '')}")
+            except sqlite3.OperationalError as exc:  # another process added it just now
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 class ResultsStore:
