@@ -150,3 +150,21 @@ def test_view_serves_on_localhost_only(fake_run, monkeypatch):
     viewer = view.serve(fake_run[0], position=None)
     assert bound["address"] == "127.0.0.1" == view.BIND_ADDRESS
     assert len(viewer.state.layers) == 4
+
+
+def test_run_select_nerl_reaches_the_run_spec(monkeypatch, tmp_path):
+    import bench.pipeline
+    from bench.cli import main
+
+    seen = []
+
+    def fake_run(spec, store, run_id=None):
+        seen.append(spec)
+        return bench.pipeline.RunOutcome("r", tmp_path, [])
+
+    monkeypatch.setattr(bench.pipeline, "run", fake_run)
+    assert main(["run", "--method", "unet2d", "--profile", "smoke", "--select", "nerl",
+                 "--results", str(tmp_path)]) == 0
+    assert seen[0].select == "nerl"
+    with pytest.raises(SystemExit):  # argparse refuses anything but voi and nerl
+        main(["run", "--method", "unet2d", "--select", "erl"])
