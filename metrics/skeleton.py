@@ -23,8 +23,9 @@ References
   and its ``merge_thres`` option (later versions) to ignore small merges.
 - NISB benchmark and PyTorch Connectomics v2: normalised ERL, ERL divided by the ERL of the
   ground truth itself, so 1 is perfect whatever the volume's size.
-- A. Sato, M. Bitter et al., TEASAR skeletonisation (Sato et al. 2000) as implemented by
-  kimimaro (Silversmith et al., seung-lab).
+- M. Sato, I. Bitter et al., "TEASAR: tree-structure extraction algorithm for accurate and
+  robust skeletons", Pacific Graphics 2000; as implemented by kimimaro (W. Silversmith et al.,
+  seung-lab).
 """
 
 from __future__ import annotations
