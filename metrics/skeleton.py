@@ -335,7 +335,11 @@ def skeleton_scores(
             ``ERL = sum_k (L_k / L) * sum_s c_ks**2 / L_k = sum_k sum_s c_ks**2 / L`` with
             L = sum_k L_k: the expected length of the correctly reconstructed run that holds a
             point drawn uniformly along all skeletons. Edges between two segments (a split),
-            touching segment 0, or inside a merging segment contribute zero length.
+            touching segment 0, or inside a merging segment contribute zero length. Notes: the
+            run length is summed per segment, so two stretches of one skeleton in the same
+            segment count as one run (as in funlib); only the edges inside a merging segment
+            are zeroed, not the whole merged skeleton (funlib's later rule; its first release
+            zeroed every edge of a skeleton that touched a merge).
         ``max_erl_nm``
             ERL of the ground truth itself, ``sum_k L_k**2 / L`` (every skeleton one run).
         ``nerl``
