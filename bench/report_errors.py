@@ -19,8 +19,8 @@ import numpy as np
 
 from bench.results import ResultsStore
 
-#: error rows shown per result in the report (errors.json keeps every neuron)
-SHOWN = 6
+#: error rows shown per result (all of bench.errors.worst_errors; errors.json keeps every neuron)
+SHOWN = 12
 
 
 def nerl_plot(rows: list[dict[str, Any]], path: Path, dataset: str) -> Path | None:
