@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
@@ -37,7 +38,11 @@ def main(args: argparse.Namespace) -> int:
             position = []
         if len(position) != 3:
             raise ValueError(f"--position expects Z,Y,X voxel indices, got {args.position!r}")
-    viewer = serve(run_dir, position=position, port=args.port)
+    try:
+        viewer = serve(run_dir, position=position, port=args.port)
+    except ImportError as exc:  # the optional 'view' extra is missing: say how to get it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"neuroglancer (local only): {viewer}")
     for pp, e in worst_positions(run_dir):
         print(f"  {pp} gt {e['label']} {e['error']} at z,y,x {e['position']}: "
