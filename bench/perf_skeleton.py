@@ -10,7 +10,8 @@ timed), then the same process times:
   a run, then cached);
 - ``erl``: :func:`metrics.skeleton_scores` given the skeletons (per segmentation: this is what a
   validation sweep pays per threshold);
-- ``neuron_errors``: :func:`bench.errors.neuron_errors` (per-neuron VOI terms + skeleton errors).
+- ``neuron_errors``: :func:`bench.neuron_errors.neuron_errors` (per-neuron VOI terms and
+  skeleton errors).
 
 Each is the best of ``--repeat`` calls after a warm-up (numba compiles VOI's kernel once).
 """
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _time_volume(gt: np.ndarray, res, seg: np.ndarray, repeat: int) -> dict[str, Any]:
     import metrics
-    from bench.errors import neuron_errors
+    from bench.neuron_errors import neuron_errors
 
     n = gt.size
     t = {"voi": measure(lambda: metrics.evaluate(gt, seg), n_voxels=n, warmup=1, repeat=repeat),

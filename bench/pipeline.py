@@ -11,8 +11,10 @@ The stages write their results into the run directory as they finish, so that
 ``predictions.h5``    validation and test affinities, ``{split}/affs``
 ``segmentation.h5``   test segmentations, one dataset per post-processor
 ``metrics.json``      the leaderboard rows, the validation sweep curves, per-section scores
-``errors.json``       per ground-truth neuron: VOI split/merge terms and skeleton errors
 ====================  ===============================================================
+
+Beside ``metrics.json``, ``neuron_errors.json`` holds every ground-truth neuron's VOI split/merge
+terms and skeleton errors (:mod:`bench.neuron_errors`).
 
 Thresholds and other post-processing parameters are chosen on the validation split and then
 frozen for the test split; the row records the chosen value.
@@ -241,7 +243,7 @@ def _postprocess_and_evaluate(
     train_summary: dict[str, Any], device: str, t_start: float,
 ) -> list[dict[str, Any]]:
     import metrics
-    from bench import errors, segment
+    from bench import neuron_errors, segment
     from bench.skeletons import cached_skeletons
 
     val, test = dataset.split("val").load(), dataset.split("test").load()
@@ -292,7 +294,7 @@ def _postprocess_and_evaluate(
             slabs = _slab_scores(test_gt, seg, spec.slab_sections)
             ci = _bootstrap_ci([s["voi"] for s in slabs], seed=spec.seed)
             seg_out.create_dataset(pp, data=seg, compression="gzip", compression_opts=1)
-            analysis = errors.analyse(test, seg, test_skeletons,
+            analysis = neuron_errors.analyse(test, seg, test_skeletons,
                                       seg_out.create_group(f"errors/{pp}"))
             neurons[pp] = analysis["neurons"]
             row = {
@@ -324,7 +326,7 @@ def _postprocess_and_evaluate(
                      "(%d splits, %d merges)", pp, param_name, selection.best_value, row["voi"],
                      row["voi_split"], row["voi_merge"], row["arand"], row["nerl"],
                      row["n_splits"], row["n_merges"])
-    write_json(run_dir / "errors.json", {
+    write_json(run_dir / "neuron_errors.json", {
         "resolution_nm": list(dataset.resolution_nm), "skeleton_params": test_skeletons.params,
         "neurons": neurons,
     })

@@ -3,7 +3,7 @@
 Kept apart from :mod:`bench.report` so that module only calls in: ``nerl_plot`` returns a PNG
 path (or ``None`` when no row has NERL), ``worst_errors_section`` returns Markdown lines and an
 HTML fragment listing, per test result, the ground-truth neurons with the largest split and
-merge contributions (see :mod:`bench.errors`), a crop image of each, and the
+merge contributions (see :mod:`bench.neuron_errors`), a crop image of each, and the
 ``python -m bench view`` command that opens the neuroglancer viewer at that position.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.results import ResultsStore
 
-#: error rows shown per result (all of bench.errors.worst_errors; errors.json keeps every neuron)
+#: error rows shown per result: all of worst_errors (neuron_errors.json keeps every neuron)
 SHOWN = 12
 
 
@@ -137,8 +137,8 @@ def worst_errors_section(store: ResultsStore, rows: list[dict[str, Any]], out_di
     if md:
         md = ["Worst errors per result: ground-truth neurons ranked by the expected run length "
               "they cost (skeleton view) and by their VOI split and merge terms (voxel view); "
-              "every neuron is in the run's `errors.json`.", ""] + md
+              "every neuron is in the run's `neuron_errors.json`.", ""] + md
         parts.insert(0, "<p class='note'>Worst errors per result: ground-truth neurons ranked "
                         "by the expected run length they cost and by their VOI split and merge "
-                        "terms; every neuron is in the run's <code>errors.json</code>.</p>")
+                        "terms; every neuron is in the run's <code>neuron_errors.json</code>.</p>")
     return md, "".join(parts)

@@ -2,7 +2,7 @@
 
 Layers: the test split's raw images and ground truth, the predicted test affinities (z, y, x as
 red, green, blue), and each post-processor's test segmentation. Coordinates are (z, y, x) in nm
-from the dataset's resolution, so a voxel position from the report (``errors.json``,
+from the dataset's resolution, so a voxel position from the report (``neuron_errors.json``,
 the worst-errors table) maps to ``position * resolution``. The viewer's web server binds to
 127.0.0.1 only: the volumes are served to this machine and nobody else. Needs the optional
 ``neuroglancer`` package (``pip install "emseg-bench[view]"``); nothing else in the project
@@ -115,7 +115,7 @@ def build_state(layers: list[Layer], resolution, position=None):
 
 
 def worst_positions(run_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(post-processor, error record) of each result's worst errors (see bench.errors)."""
+    """(post-processor, error record) of each result's worst errors (see bench.neuron_errors)."""
     f = run_dir / "metrics.json"
     if not f.exists():
         return []

@@ -70,7 +70,7 @@ def test_smoke_row_has_skeleton_scores_and_the_report_lists_worst_errors(smoke_r
     assert 0 <= row["nerl"] <= 1 and row["erl_nm"] >= 0
     assert row["n_merges"] >= 0 and row["n_splits"] >= 0
     run_dir = store.run_dir(row["run_id"])
-    neurons = json.loads((run_dir / "errors.json").read_text())["neurons"]["waterz"]
+    neurons = json.loads((run_dir / "neuron_errors.json").read_text())["neurons"]["waterz"]
     # the per-neuron VOI terms add up to the row's VOI
     assert sum(n["voi_split"] + n["voi_merge"] for n in neurons) == pytest.approx(row["voi"])
     assert main(["report", "--results", str(smoke_results)]) == 0

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import metrics
-from bench import errors
+from bench import neuron_errors
 from bench.results import COLUMNS, ResultsStore
 from bench.segment import affinities_from_labels, select_parameter
 from bench.skeletons import cached_skeletons
@@ -72,7 +72,7 @@ def test_neuron_errors_name_the_split_and_the_merged_neurons(tmp_path):
     raw = np.zeros(gt.shape, np.uint8)
     test = type("Test", (), {"labels": gt, "raw": raw})()
     with h5py.File(tmp_path / "c.h5", "w") as f:
-        out = errors.analyse(test, seg, sk, f.create_group("errors/waterz"))
+        out = neuron_errors.analyse(test, seg, sk, f.create_group("errors/waterz"))
         assert set(f["errors/waterz"]) == {str(i) for i in range(len(out["worst"]))}
         assert f["errors/waterz/0/seg"].ndim == 2
     by = {r["label"]: r for r in out["neurons"]}
