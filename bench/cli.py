@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "bench.data.cli",
     "metrics.cli",
     "bench.commands.perf",
+    "bench.commands.view",
 )
 
 

@@ -13,6 +13,9 @@ The stages write their results into the run directory as they finish, so that
 ``metrics.json``      the leaderboard rows, the validation sweep curves, per-section scores
 ====================  ===============================================================
 
+Beside ``metrics.json``, ``neuron_errors.json`` holds every ground-truth neuron's VOI split/merge
+terms and skeleton errors (:mod:`bench.neuron_errors`).
+
 Thresholds and other post-processing parameters are chosen on the validation split and then
 frozen for the test split; the row records the chosen value.
 """
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: the score columns every row carries
 SCORE_KEYS = ("voi_split", "voi_merge", "voi", "arand", "cremi_score")
+#: skeleton scores (metrics.skeleton_scores) every in-memory row carries
+SKELETON_KEYS = ("erl_nm", "nerl", "n_merges", "n_splits")
 
 
 @dataclass
@@ -75,12 +80,17 @@ class RunSpec:
     #: the synthetic volume's generator seed; None: ``seed`` (studies fix it, so that every
     #: seed of a study is tested on the same volume and only training varies)
     data_seed: int | None = None
+    #: what the validation sweep minimises: "voi", or "nerl" (maximised; skeletonises val too)
+    select: str = "voi"
 
     def config_hash(self) -> str:
         config = asdict(self)
         config.pop("study")  # the same configuration in or out of a study hashes the same
-        if config["data_seed"] is None:  # hashes of runs from before the field stay the same
+        # hashes of runs from before these fields stay the same
+        if config["data_seed"] is None:
             config.pop("data_seed")
+        if config["select"] == "voi":
+            config.pop("select")
         blob = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -334,13 +344,27 @@ def _postprocess_and_evaluate(
     train_summary: dict[str, Any], device: str, t_start: float,
 ) -> list[dict[str, Any]]:
     import metrics
-    from bench import segment, stats
+    from bench import neuron_errors, segment, stats
+    from bench.skeletons import cached_skeletons
 
     val, test = dataset.split("val").load(), dataset.split("test").load()
     val_gt, test_gt = val.labels, test.labels
     common = _row_base(method, dataset, spec, run_dir, train_summary, device)
     common["infer_voxels_per_s"] = affs["infer_voxels_per_s"]
-    rows, details, tables = [], {}, {}
+    rows, details, neurons, tables = [], {}, {}, {}
+    # ground-truth skeletons are cached beside the database (<results>/cache/skeletons)
+    skeleton_cache = run_dir.parents[1] / "cache" / "skeletons"
+    tag = f"{dataset.name}-{dataset.split_hash()}"
+    test_skeletons = cached_skeletons(test_gt, dataset.resolution_nm, skeleton_cache,
+                                      name=f"{tag}-test")
+    val_evaluate = None
+    if spec.select == "nerl":
+        val_skeletons = cached_skeletons(val_gt, dataset.resolution_nm, skeleton_cache,
+                                         name=f"{tag}-val")
+
+        def val_evaluate(gt, seg):
+            return {**metrics.evaluate(gt, seg), **metrics.skeleton_scores(val_skeletons, seg)}
+
     with atomic_path(run_dir / "segmentation.h5") as tmp, h5py.File(tmp, "w") as seg_out:
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
@@ -359,7 +383,8 @@ def _postprocess_and_evaluate(
                 test_affs, _ = method.predict_long_range(test.raw)
                 params["offsets"] = offsets
             log.info("%s: sweeping on validation", pp)
-            selection = segment.select_parameter(val_affs, val_gt, pp, **params)
+            selection = segment.select_parameter(val_affs, val_gt, pp, evaluate=val_evaluate,
+                                                 criterion=spec.select, **params)
             param_name = segment.parameter_name(pp)
             t0 = time.perf_counter()
             seg = segment.segment(test_affs, pp, **{param_name: selection.best_value}, **params)
@@ -373,12 +398,16 @@ def _postprocess_and_evaluate(
             ci = (stats.voi_interval(stats.slab_tables(slab_entries), seed=spec.seed)
                   if len(slabs) else (float("nan"), float("nan")))
             seg_out.create_dataset(pp, data=seg, compression="gzip", compression_opts=1)
+            analysis = neuron_errors.analyse(test, seg, test_skeletons,
+                                      seg_out.create_group(f"errors/{pp}"))
+            neurons[pp] = analysis["neurons"]
             row = {
                 **common,
                 "postprocess": pp,
                 "param_name": param_name,
                 "param_value": float(selection.best_value),
                 **{k: float(scores[k]) for k in SCORE_KEYS},
+                **{k: analysis["scores"][k] for k in SKELETON_KEYS},
                 "voi_ci_low": ci[0],
                 "voi_ci_high": ci[1],
                 "voi_ci_method": stats.VOI_INTERVAL_METHOD,
@@ -394,11 +423,19 @@ def _postprocess_and_evaluate(
                     for s in per_section
                 ],
                 "slabs": slabs,
+                "selected_by": spec.select,
+                "skeleton": analysis["scores"],
+                "worst_errors": analysis["worst"],
             }
-            log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f",
-                     pp, param_name, selection.best_value, row["voi"], row["voi_split"],
-                     row["voi_merge"], row["arand"])
+            log.info("%s: %s=%.3g test VOI %.3f (split %.3f merge %.3f) ARAND %.3f NERL %.3f "
+                     "(%d splits, %d merges)", pp, param_name, selection.best_value, row["voi"],
+                     row["voi_split"], row["voi_merge"], row["arand"], row["nerl"],
+                     row["n_splits"], row["n_merges"])
     _write_tables(run_dir / OVERLAP_TABLES, tables)
+    write_json(run_dir / "neuron_errors.json", {
+        "resolution_nm": list(dataset.resolution_nm), "skeleton_params": test_skeletons.params,
+        "neurons": neurons,
+    })
     write_json(run_dir / "metrics.json", {"rows": rows, "details": details})
     return rows
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.report_errors import nerl_plot, worst_errors_section
 from bench.results import (
     ResultsStore,
     load_curves,
@@ -57,6 +58,9 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("voi_merge", "merge", "{:.3f}"),
     ("arand", "ARAND", "{:.3f}"),
     ("cremi_score", "CREMI", "{:.3f}"),
+    ("nerl", "NERL", "{:.3f}"),
+    ("n_splits", "#splits", "{:g}"),
+    ("n_merges", "#merges", "{:g}"),
     ("param_value", "param", "{:g}"),
     ("n_parameters", "params", "{:,}"),
     ("train_seconds", "train s", "{:.0f}"),
@@ -123,7 +127,9 @@ def summarize_results(selected: pd.DataFrame) -> pd.DataFrame:
         family=("family", "first"), split_hash=("split_hash", "first"),
         voi_split=("voi_split", "mean"), voi_merge=("voi_merge", "mean"),
         arand=("arand", "mean"), cremi_score=("cremi_score", "mean"),
-        param_value=("param_value", "mean"), n_parameters=("n_parameters", "first"),
+        nerl=("nerl", "mean"), erl_nm=("erl_nm", "mean"), n_splits=("n_splits", "mean"),
+        n_merges=("n_merges", "mean"), param_value=("param_value", "mean"),
+        n_parameters=("n_parameters", "first"),
         train_seconds=("train_seconds", "mean"),
         infer_voxels_per_s=("infer_voxels_per_s", "mean"),
         voi_ci_low=("voi_ci_low", "first"), voi_ci_high=("voi_ci_high", "first"),
@@ -206,6 +212,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
             _plot_sweeps(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
             _plot_per_section(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
             _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset),
+            nerl_plot(drows, out_dir / f"{stem}_nerl_vs_voi.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         table_rows = _records(dsum)
@@ -224,8 +231,10 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
                    format_rows(pair_rows, markdown=True, columns=PAIRWISE_COLUMNS), "",
                    "ΔVOI < 0: A has the lower (better) VOI. " + _verdict_sentences(pair_rows), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
+        errors_md, errors_html = worst_errors_section(store, drows, out_dir, stem)
+        md += errors_md
         html_parts.append(_html_section(dataset, table_rows, SUMMARY_COLUMNS, plots,
-                                        pair_rows))
+                                        pair_rows) + errors_html)
     write_atomic(out_dir / "leaderboard.md", "\n".join(md) + "\n")
     write_atomic(out_dir / "index.html", _html_page(html_parts))
     return out_dir / "index.html"
@@ -509,6 +518,7 @@ tbody tr:hover{background:#fafafa}
 .plots{display:flex;flex-wrap:wrap;gap:1rem;margin-top:1rem}
 figure{margin:0}img{max-width:100%;border:1px solid #eee}
 p.note{color:#555;font-size:.9rem}
+td.cmd{text-align:left;color:#555;font-size:.8rem}
 """
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"

@@ -43,6 +43,11 @@ COLUMNS: dict[str, str] = {
     "voi": "REAL",
     "arand": "REAL",
     "cremi_score": "REAL",
+    # skeleton scores (metrics.skeleton): expected run length and split/merge counts
+    "erl_nm": "REAL",
+    "nerl": "REAL",
+    "n_merges": "INTEGER",
+    "n_splits": "INTEGER",
     "voi_ci_low": "REAL",
     "voi_ci_high": "REAL",
     "n_parameters": "INTEGER",
@@ -86,12 +91,15 @@ def validate_run_id(run_id: str) -> str:
 
 
 def _migrate(con: sqlite3.Connection) -> None:
-    """Add the columns of :data:`COLUMNS` that an older database lacks (NULL in old rows)."""
+    """Add the columns of :data:`COLUMNS` that an older database lacks (NULL in its old rows),
+    so existing leaderboards keep opening as columns are added."""
     have = {r[1] for r in con.execute("PRAGMA table_info(results)")}
     for name, kind in COLUMNS.items():
         if name not in have:
+            # NOT NULL columns cannot be added to filled tables; every new column is nullable
             try:
-                con.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+                con.execute(
+                    f"ALTER TABLE results ADD COLUMN {name} {kind.replace(' NOT NULL', '')}")
             except sqlite3.OperationalError as exc:  # another process added it meanwhile
                 if "duplicate column" not in str(exc):
                     raise

@@ -1,4 +1,5 @@
-"""Segmentation metrics: VOI, adapted Rand and CREMI score from one overlap table.
+"""Segmentation metrics: VOI, adapted Rand and CREMI score from one overlap table; expected run
+length (ERL, NERL) and split/merge counts along ground-truth skeletons (:mod:`metrics.skeleton`).
 
 Ground truth first; VOI split = H(seg|gt), merge = H(gt|seg), in bits. See
 :mod:`metrics.scores` for the exact definitions and the ``convention=`` adapters.
@@ -7,6 +8,7 @@ Ground truth first; VOI split = H(seg|gt), merge = H(gt|seg), in bits. See
 from metrics.affinity import affinity_scores
 from metrics.border import border_mask
 from metrics.evaluate import evaluate
+from metrics.per_label import voi_by_gt_label
 from metrics.scores import (
     CONVENTIONS,
     RandScores,
@@ -16,6 +18,13 @@ from metrics.scores import (
     scores,
     voi,
 )
+from metrics.skeleton import (
+    SkeletonParams,
+    Skeletons,
+    skeleton_errors,
+    skeleton_scores,
+    skeletonize,
+)
 from metrics.table import OverlapTable, from_entries, overlap_table
 from metrics.timing import ThroughputResult, measure, track
 
@@ -23,6 +32,8 @@ __all__ = [
     "CONVENTIONS",
     "OverlapTable",
     "RandScores",
+    "SkeletonParams",
+    "Skeletons",
     "ThroughputResult",
     "affinity_scores",
     "arand",
@@ -34,6 +45,10 @@ __all__ = [
     "overlap_table",
     "rand_scores",
     "scores",
+    "skeleton_errors",
+    "skeleton_scores",
+    "skeletonize",
     "track",
     "voi",
+    "voi_by_gt_label",
 ]

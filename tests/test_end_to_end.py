@@ -64,6 +64,21 @@ def test_report_after_run(smoke_results):
     assert "cad" in page and "data:image/png" in page
 
 
+def test_smoke_row_has_skeleton_scores_and_the_report_lists_worst_errors(smoke_results):
+    store = ResultsStore(smoke_results)
+    row = store.rows(method="cad")[0]
+    assert 0 <= row["nerl"] <= 1 and row["erl_nm"] >= 0
+    assert row["n_merges"] >= 0 and row["n_splits"] >= 0
+    run_dir = store.run_dir(row["run_id"])
+    neurons = json.loads((run_dir / "neuron_errors.json").read_text())["neurons"]["waterz"]
+    # the per-neuron VOI terms add up to the row's VOI
+    assert sum(n["voi_split"] + n["voi_merge"] for n in neurons) == pytest.approx(row["voi"])
+    assert main(["report", "--results", str(smoke_results)]) == 0
+    md = (smoke_results / "report" / "leaderboard.md").read_text()
+    assert "NERL" in md and "worst errors" in md and "python -m bench view" in md
+    assert (smoke_results / "report" / "synthetic_cad_waterz_err0.png").exists()
+
+
 def test_unknown_method_lists_valid_names(capsys):
     assert main(["run", "--method", "nope"]) == 2
     err = capsys.readouterr().err

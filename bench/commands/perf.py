@@ -1,4 +1,4 @@
-"""``python -m bench perf {metrics,infer,segment,blockwise,train}``: throughput benchmarks.
+"""``python -m bench perf TARGET``: throughput benchmarks (see ``TARGETS``).
 
 Each target measures ours against a reference in the same run and prints the ratio.
 """
@@ -14,6 +14,7 @@ TARGETS = {
     "segment": ("bench.segment.perf", "post-processing: threshold sweep vs single runs"),
     "blockwise": ("bench.blockwise.perf", "blockwise: peak memory vs size, 1 vs 2 workers"),
     "train": ("bench.perf_train", "training iterations/s alone and beside one busy process"),
+    "skeleton": ("bench.perf_skeleton", "skeletonisation + ERL vs VOI time on the same arrays"),
 }
 
 

@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set iters=200 (repeatable; the keys are the "
                    "method's recipe keys, e.g. cad/configs/cad.yaml)")
+    p.add_argument("--select", default=None, choices=["voi", "nerl"],
+                   help="validation sweep criterion: lowest VOI (default) or highest NERL "
+                   "(expected run length on ground-truth skeletons; skeletonises val once)")
     p.add_argument("--blockwise", action="store_true",
                    help="predict/segment/evaluate the test split block by block into zarr")
     p.add_argument("--block-shape", default="16,512,512", help="z,y,x block size (blockwise)")
@@ -119,7 +122,8 @@ _FIXED_ON_RESUME = (("method", "method", "--method"), ("profile", "profile", "--
                     ("dataset", "dataset", "--dataset"), ("seed", "seed", "--seed"),
                     ("data_root", "data_root", "--data-root"),
                     ("checkpoint", "checkpoint", "--checkpoint"),
-                    ("postprocess", "postprocess", "--postprocess"))
+                    ("postprocess", "postprocess", "--postprocess"),
+                    ("select", "select", "--select"))
 
 
 def _check_resume_options(args: argparse.Namespace, spec) -> None:
@@ -220,6 +224,7 @@ def _spec(args: argparse.Namespace, seed: int):
         overrides={**config_overrides(args.config), **parse_overrides(args.overrides)},
         blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
         workers=args.workers, scheduler_address=args.scheduler_address,
+        select=args.select or "voi",
     )
 
 

@@ -3,7 +3,9 @@
 The official CAD scripts pick the waterz threshold with the best VOI on the test sections, which
 inflates scores. Here the sweep runs on validation affinities against validation labels, the
 value with the lowest VOI (split + merge; ties broken by ARAND, then by the smaller value) is
-kept, and :meth:`SelectionResult.apply` segments test affinities with that frozen value.
+kept (or, with ``criterion="nerl"``, the highest normalised expected run length; ties broken by
+VOI, then by the smaller value), and :meth:`SelectionResult.apply` segments test affinities
+with that frozen value.
 
 A best value at the edge of the default grid says the optimum may lie beyond it (waterz
 thresholds of 0.1 were common on the leaderboard), so the grid is then extended once past that
@@ -20,6 +22,9 @@ from typing import Any
 import numpy as np
 
 CURVE_KEYS = ("voi_split", "voi_merge", "voi", "arand")
+#: scores the curve also keeps when the scorer returns them (``criterion="nerl"`` needs nerl)
+OPTIONAL_CURVE_KEYS = ("nerl", "erl_nm", "n_merges", "n_splits")
+CRITERIA = ("voi", "nerl")
 
 
 def _default_evaluate() -> Callable[..., dict[str, float]]:
@@ -82,9 +87,11 @@ def select_parameter(
     values: Sequence[float] | None = None,
     *,
     evaluate: Callable[..., dict[str, float]] | None = None,
+    criterion: str = "voi",
     **params: Any,
 ) -> SelectionResult:
-    """Sweep ``method`` on validation affinities and pick the value with the lowest VOI.
+    """Sweep ``method`` on validation affinities and pick the value with the lowest VOI (or the
+    highest NERL).
 
     Parameters
     ----------
@@ -98,7 +105,10 @@ def select_parameter(
         Values of the method's swept parameter; its ``default_values`` when ``None``.
     evaluate
         ``evaluate(gt, seg) -> dict`` with keys ``voi_split``, ``voi_merge``, ``voi``,
-        ``arand``; ``metrics.evaluate`` by default.
+        ``arand``; ``metrics.evaluate`` by default. With ``criterion="nerl"`` it must also
+        return ``nerl`` (e.g. ``metrics.evaluate`` merged with ``metrics.skeleton_scores``).
+    criterion
+        ``"voi"`` (lowest VOI, ties by ARAND) or ``"nerl"`` (highest NERL, ties by VOI).
     **params
         Fixed parameters of the post-processor (e.g. ``fragments``, ``offsets``).
     """
@@ -109,6 +119,8 @@ def select_parameter(
             f"val_gt shape {val_gt.shape} does not match the affinities' spatial shape "
             f"{val_affs.shape[1:]}"
         )
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     evaluate = evaluate or _default_evaluate()
 
     def scored(grid: Sequence[float] | None) -> tuple[list[dict[str, float]], dict[str, Any]]:
@@ -116,10 +128,18 @@ def select_parameter(
         rows = []
         for value, labels in results:
             scores = evaluate(val_gt, labels)
-            rows.append({"value": float(value), **{k: float(scores[k]) for k in CURVE_KEYS}})
+            if criterion == "nerl" and "nerl" not in scores:
+                raise ValueError("criterion='nerl' needs an evaluate(gt, seg) that returns "
+                                 "'nerl' (see metrics.skeleton_scores)")
+            extra = {k: float(scores[k]) for k in OPTIONAL_CURVE_KEYS if k in scores}
+            rows.append({"value": float(value), **{k: float(scores[k]) for k in CURVE_KEYS},
+                         **extra})
         return rows, grid_stats
 
     def best_of(rows: list[dict[str, float]]) -> dict[str, float]:
+        if criterion == "nerl":  # NaN (no skeleton length) never wins
+            return min(rows, key=lambda row: (-np.nan_to_num(row["nerl"], nan=-1.0),
+                                              row["voi"], row["value"]))
         return min(rows, key=lambda row: (row["voi"], row["arand"], row["value"]))
 
     curve, stats = scored(values)
@@ -135,10 +155,10 @@ def select_parameter(
         method=method,
         parameter=parameter_name(method),
         best_value=best["value"],
-        best_scores={k: best[k] for k in CURVE_KEYS},
+        best_scores={k: best[k] for k in (*CURVE_KEYS, *OPTIONAL_CURVE_KEYS) if k in best},
         curve=curve,
         params=dict(params),
-        stats=stats,
+        stats={**stats, "criterion": criterion},
     )
 
 
