@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
-from bench.augment import AugmentConfig
+from bench.affinity.embedding import TEACHER_OFFSETS
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 from bench.registry import register_method
-from bench.train_utils import recalibrate_batchnorm
-from cad.affinity import TEACHER_OFFSETS
-from cad.method import RecipeMethod, _split_overrides, _StudentPredictMixin
-from cad.sampling import PatchSampler
-from cad.student import YNetStudent
+from bench.train.augment import AugmentConfig
+from bench.train.loop import recalibrate_batchnorm
+from bench.train.method import RecipeMethod, _split_overrides, _StudentPredictMixin
+from bench.train.sampler import PatchSampler
 from cad.train import net2d_step_fn, net3d_step_fn
 
 __all__ = ["Mala3DMethod", "Superhuman3DMethod", "UNet2DMethod"]

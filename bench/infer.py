@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.affinity.embedding import TEACHER_OFFSETS, embedding_affinities_3d, trunc_affinities
 from bench.device import resolve_device
-from cad.affinity import TEACHER_OFFSETS, embedding_affinities_3d, trunc_affinities
 
 __all__ = [
     "embedding_affinity_fn",
@@ -155,7 +155,7 @@ def predict_section_pairs(
         ``embed_fn(x) -> (emb_prev, emb_curr)`` with ``x`` float32 ``(B, 2, h, w)`` on
         ``device`` (channel 0 section z-1, channel 1 section z, values raw / 255; h, w multiples
         of 16) and each embedding ``(B, E, h, w)``. A :class:`torch.nn.Module` (e.g.
-        :class:`cad.student.YNetStudent`) is moved to ``device`` and put in eval mode for the
+        :class:`bench.nets.ynet.YNetStudent`) is moved to ``device`` and put in eval mode for the
         call (its previous train/eval mode is restored afterwards).
     raw
         ``(Z, Y, X)`` uint8, numpy or lazy (h5py/zarr); read one section at a time.
@@ -192,7 +192,7 @@ def predict_section_pairs(
     -------
     numpy.ndarray or tuple
         ``affs`` float32 ``(3, Z, Y, X)`` in [0, 1] (order z, y, x; see
-        :func:`cad.affinity.trunc_affinities`), or ``(affs, emb_prev, emb_curr)``.
+        :func:`bench.affinity.embedding.trunc_affinities`), or ``(affs, emb_prev, emb_curr)``.
 
     Notes
     -----
@@ -333,7 +333,7 @@ def predict_sliding_window(
         overlap. The official protocol uses (15, 80, 80) or (10, 80, 80).
     output_window
         Output size of the network for one input window. None (default): same as ``window``
-        (same-padding networks such as :class:`baselines.nets3d.SuperhumanUNet3D`). Smaller for
+        (same-padding networks such as :class:`bench.nets.unet3d.SuperhumanUNet3D`). Smaller for
         valid-convolution networks (e.g. MALA: window (53, 268, 268), output (25, 56, 56)); the
         output is assumed centred, so each window sees ``(window - output_window) / 2`` voxels
         of context on every side.
@@ -454,7 +454,7 @@ def predict_sliding_window(
 def _fill_nearest_borders(aff: torch.Tensor, offsets: Sequence[tuple[int, ...]]) -> torch.Tensor:
     """In place: a nearest-neighbour channel (one non-zero offset component, of magnitude 1)
     gets its zero border plane copied from the adjacent plane, as the distillation targets do
-    (:func:`cad.affinity.teacher_distill_targets`). ``aff`` is ``(B, C, Z, Y, X)``."""
+    (:func:`bench.affinity.embedding.teacher_distill_targets`). ``aff`` is ``(B, C, Z, Y, X)``."""
     for c, off in enumerate(offsets):
         nz = [a for a, v in enumerate(off) if v]
         if len(nz) != 1 or abs(off[nz[0]]) != 1 or aff.shape[2 + nz[0]] < 2:
@@ -470,11 +470,12 @@ def embedding_affinity_fn(
 ) -> NetFn:
     """Wrap an embedding network (``(B, 1, ...) -> (B, E, ...)``) into an affinity network.
 
-    The affinities are the teacher's cosines (:func:`cad.affinity.embedding_affinities_3d`)
-    clamped to [0, 1]; nearest-neighbour channels get their zero border (the window's first
-    plane along their axis) filled from the adjacent plane, as for the distillation targets, so
-    blending does not average in artificial zeros. This computes affinities per window; for
-    valid-convolution networks tiled without overlap prefer stitching the embedding and calling
+    The affinities are the teacher's cosines
+    (:func:`bench.affinity.embedding.embedding_affinities_3d`) clamped to [0, 1];
+    nearest-neighbour channels get their zero border (the window's first plane along their axis)
+    filled from the adjacent plane, as for the distillation targets, so blending does not average
+    in artificial zeros. This computes affinities per window; for valid-convolution networks
+    tiled without overlap prefer stitching the embedding and calling
     :func:`embedding_volume_affinities`, which is exact at the seams.
     """
     offsets = [tuple(int(v) for v in off) for off in offsets]

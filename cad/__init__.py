@@ -3,4 +3,4 @@
 Importing the package registers the methods ``cad``, ``cad-nofgi`` and ``cad-nodistill``.
 """
 
-from cad import method as _method  # noqa: F401  (registration side effect)
+from bench.train import method as _method  # noqa: F401  (registration side effect; moved next)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from cad.student import YNetStudent
+from bench.nets.ynet import YNetStudent
 
 __all__ = ["load_official_student", "read_official_checkpoint"]
 

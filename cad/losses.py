@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cad.targets import LONG_RANGE_OFFSETS
+from bench.train.targets import LONG_RANGE_OFFSETS
 
 __all__ = [
     "FGITerm",

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from cad.config import load_recipe
+from bench.train.recipe import load_recipe
 
 __all__ = ["looks_official", "official_overrides", "recipe_from_official"]
 

@@ -1,7 +1,7 @@
 """Training steps: CAD's joint student/teacher loop and the 2D and 3D baselines' loops.
 
-Each ``*_step_fn`` returns the callable that :func:`bench.train_utils.run_training` runs once
-per iteration; it draws its batch from a :class:`cad.sampling.PatchSampler`, computes the
+Each ``*_step_fn`` returns the callable that :func:`bench.train.loop.run_training` runs once
+per iteration; it draws its batch from a :class:`bench.train.sampler.PatchSampler`, computes the
 losses of :mod:`cad.losses` and takes one optimiser step. Tensors are ``(B, C, Z, Y, X)`` (3D)
 or ``(B, C, H, W)`` (2D); affinities follow the waterz convention (value at v = affinity of v
 to ``v + offset``).
@@ -33,17 +33,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.augment import AugmentConfig
-from bench.train_utils import autocast
-from cad.affinity import (
+from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
     l2_normalize,
     teacher_distill_targets,
     trunc_affinities,
 )
+from bench.train.augment import AugmentConfig
+from bench.train.loop import autocast
+from bench.train.sampler import PatchSampler
 from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms, loss_3d, trunc_slice_loss
-from cad.sampling import PatchSampler
 
 __all__ = ["CAD_COLUMNS", "cad_step_fn", "net2d_step_fn", "net3d_step_fn"]
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from bench.train.targets import LONG_RANGE_OFFSETS
 from cad.losses import (
     cross_loss,
     faithful_cross_shift,
@@ -12,7 +13,6 @@ from cad.losses import (
     trunc_slice_loss,
     weighted_mse,
 )
-from cad.targets import LONG_RANGE_OFFSETS
 
 
 def test_weighted_mse_is_not_divided_by_channels():

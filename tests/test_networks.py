@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
-from cad.affinity import (
+from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
     teacher_distill_targets,
     trunc_affinities,
 )
-from cad.student import YNetStudent
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 
 
 def n_params(net: torch.nn.Module) -> int:

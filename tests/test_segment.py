@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import metrics
+from bench.perf import segment as segment_perf
 from bench.registry import POSTPROCESSORS
 from bench.segment import (
     affinities_from_boundary,
@@ -23,7 +24,6 @@ from bench.segment import (
     timed_segment,
     watershed_fragments,
 )
-from bench.segment import perf as segment_perf
 from bench.segment import waterz_agglomeration as wz
 
 

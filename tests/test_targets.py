@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from cad.affinity import TEACHER_OFFSETS
-from cad.targets import (
+from bench.affinity.embedding import TEACHER_OFFSETS
+from bench.train.targets import (
     LONG_RANGE_OFFSETS,
     long_range_targets,
     pair_targets,

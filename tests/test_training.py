@@ -14,12 +14,12 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from bench.augment import AugmentConfig, augment
 from bench.data.types import Volume
 from bench.registry import create_method, list_methods
-from bench.train_utils import CHECKPOINT_NAME, LOG_NAME
-from cad.config import load_recipe
-from cad.method import MODEL_NAME, affinity_agreement
+from bench.train.augment import AugmentConfig, augment
+from bench.train.loop import CHECKPOINT_NAME, LOG_NAME
+from bench.train.method import MODEL_NAME, affinity_agreement
+from bench.train.recipe import load_recipe
 from cad.official_config import official_overrides, recipe_from_official
 
 FAST_METHODS = ["cad", "cad-nofgi", "cad-nodistill", "unet2d", "superhuman3d"]
@@ -206,7 +206,7 @@ def test_resume_after_kill_matches_uninterrupted_run(volume, tmp_path):
 
 
 def test_affinity_agreement_is_perfect_for_the_ground_truth(volume):
-    from cad.targets import seg_to_aff, seg_widen_border
+    from bench.train.targets import seg_to_aff, seg_widen_border
 
     gt = seg_to_aff(seg_widen_border(volume.labels))
     assert affinity_agreement(gt, volume.labels) == {"aff_mae": 0.0, "boundary_f1": 1.0}

@@ -29,7 +29,7 @@ __all__ = [
 NEAREST_OFFSETS: tuple[tuple[int, int, int], ...] = ((-1, 0, 0), (0, -1, 0), (0, 0, -1))
 
 #: The 12 offsets of the teacher's targets: magnitudes (1,1,1), (2,3,3), (3,9,9), (4,27,27)
-#: along (z, y, x), all negative; same order as :data:`cad.affinity.TEACHER_OFFSETS`.
+#: along (z, y, x), all negative; same order as :data:`bench.affinity.embedding.TEACHER_OFFSETS`.
 LONG_RANGE_OFFSETS: tuple[tuple[int, int, int], ...] = tuple(
     tuple(-s if axis == c % 3 else 0 for axis in range(3))  # type: ignore[misc]
     for c, s in enumerate([1, 1, 1, 2, 3, 3, 3, 9, 9, 4, 27, 27])

@@ -20,8 +20,8 @@ __all__ = ["PROFILES", "load_recipe", "recipe_path"]
 PROFILES = ("smoke", "quick", "paper")
 
 _CONFIG_DIRS = {
-    "cad": Path(__file__).parent / "configs",
-    "baselines": Path(__file__).resolve().parents[1] / "baselines" / "configs",
+    "cad": Path(__file__).resolve().parents[2] / "cad" / "configs",
+    "baselines": Path(__file__).resolve().parents[2] / "baselines" / "configs",
 }
 # method name -> (config dir, file stem)
 _FILES = {

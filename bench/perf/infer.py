@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
 from bench.device import resolve_device
 from bench.infer import (
     embedding_affinity_fn,
@@ -36,7 +35,8 @@ from bench.infer import (
     predict_section_pairs,
     predict_sliding_window,
 )
-from cad.student import YNetStudent
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 
 METHODS = ("cad", "superhuman3d", "mala3d")
 
@@ -206,7 +206,7 @@ def _print_table(rows: list[dict[str, Any]], shape: tuple[int, ...], device: tor
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m bench.perf_infer``) for use before CLI wiring."""
+    """Stand-alone entry (``python -m bench.perf.infer``) for use before CLI wiring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

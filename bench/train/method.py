@@ -1,8 +1,8 @@
 """CAD as registered methods: ``cad`` and its ablations ``cad-nofgi`` and ``cad-nodistill``.
 
 Also the base class :class:`RecipeMethod` shared with :mod:`baselines.methods`: a method whose
-networks are trained by one recipe (:func:`cad.config.load_recipe`) through the resumable loop of
-:mod:`bench.train_utils`, saved and loaded as one weights file.
+networks are trained by one recipe (:func:`bench.train.recipe.load_recipe`) through the
+resumable loop of :mod:`bench.train.loop`, saved and loaded as one weights file.
 
 Inputs and outputs follow :class:`bench.method.Method`: raw ``(Z, Y, X)`` uint8 in, float32
 affinities ``(3, Z, Y, X)`` in [0, 1] out, channel order (z, y, x), value at v = affinity of v
@@ -22,20 +22,21 @@ import torch
 import yaml
 from torch import nn
 
+from bench.infer import predict_section_pairs
 from bench.method import Method
+from bench.nets.ynet import YNetStudent
 from bench.registry import register_method
-from bench.train_utils import (
+from bench.train.loop import (
     make_adam,
     resolve_device,
     run_training,
     save_checkpoint,
     seed_everything,
 )
+from bench.train.recipe import load_recipe
+from bench.train.sampler import PatchSampler, prepare_labels
+from bench.train.targets import seg_to_aff, seg_widen_border
 from cad.checkpoint import load_official_student
-from cad.config import load_recipe
-from cad.sampling import PatchSampler, prepare_labels
-from cad.student import YNetStudent
-from cad.targets import seg_to_aff, seg_widen_border
 from cad.train import CAD_COLUMNS, cad_step_fn
 
 __all__ = ["CADMethod", "RecipeMethod", "affinity_agreement"]
@@ -74,7 +75,7 @@ class RecipeMethod(Method):
     profile
         ``smoke``, ``quick`` or ``paper``.
     overrides
-        Recipe keys to override (validated by :func:`cad.config.load_recipe`).
+        Recipe keys to override (validated by :func:`bench.train.recipe.load_recipe`).
     """
 
     #: the module (key of :meth:`modules`) used by :meth:`predict`
@@ -94,7 +95,7 @@ class RecipeMethod(Method):
     def make_step(
         self, optimizer: torch.optim.Optimizer, sampler: PatchSampler, device: torch.device
     ) -> Callable[[int], dict[str, float]]:
-        """The per-iteration callable for :func:`bench.train_utils.run_training`."""
+        """The per-iteration callable for :func:`bench.train.loop.run_training`."""
 
     columns: list[str] = ["loss"]
 
@@ -209,9 +210,6 @@ class _StudentPredictMixin:
     device: torch.device
 
     def _student_predict(self, student: nn.Module, raw: np.ndarray) -> np.ndarray:
-        # imported here: bench.infer imports cad.affinity, whose package imports this module
-        from bench.infer import predict_section_pairs
-
         t = int(self.config["infer_tile"])
         affs = predict_section_pairs(
             student,
@@ -246,7 +244,7 @@ class CADMethod(_StudentPredictMixin, RecipeMethod):
             self._nets["student"] = load_official_student(checkpoint)
 
     def build_nets(self) -> dict[str, nn.Module]:
-        from baselines.nets3d import SuperhumanUNet3D
+        from bench.nets.unet3d import SuperhumanUNet3D
 
         return {"student": YNetStudent(), "teacher": SuperhumanUNet3D()}
 

@@ -1,8 +1,8 @@
 """3D networks of the benchmark: the superhuman/PNI residual U-Net and the MALA U-Net.
 
 Both output a raw 16-channel embedding per voxel; affinities come from
-:func:`cad.affinity.embedding_affinities_3d` (CAD's teacher, ``embedding_mode`` 5). Tensors are
-``(B, C, Z, Y, X)``.
+:func:`bench.affinity.embedding.embedding_affinities_3d` (CAD's teacher, ``embedding_mode`` 5).
+Tensors are ``(B, C, Z, Y, X)``.
 
 * :class:`SuperhumanUNet3D` re-implements ``UNet_PNI_embedding`` from CAD_SPEC.md section 3
   (CAD's 3D teacher and the ``superhuman3d`` baseline): same-size output, 1,478,036 parameters,

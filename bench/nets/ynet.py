@@ -13,7 +13,7 @@ Layout (B = batch, H and W multiples of 16)::
 ``inc`` and ``down.0`` are shared by the two sections; every decoder block upsamples its input
 bilinearly x2 (align_corners=True), concatenates ``[skip, upsampled]`` and applies a
 double-conv block. The outputs are raw 16-channel embeddings (no sigmoid); affinities are made
-from them by :func:`cad.affinity.trunc_affinities`.
+from them by :func:`bench.affinity.embedding.trunc_affinities`.
 """
 
 from __future__ import annotations
