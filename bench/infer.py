@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.affinity.embedding import TEACHER_OFFSETS, embedding_affinities_3d, trunc_affinities
-from bench.device import resolve_device
+from bench.affinity import NEAREST_OFFSETS, fill_nearest_borders
+from bench.affinity.embedding import embedding_affinities_3d, trunc_affinities
+from bench.device import autocast, resolve_device
 
 __all__ = [
     "embedding_affinity_fn",
@@ -110,12 +111,6 @@ def _prepared(fn: Any, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 def _progress(total: int, enabled: bool, desc: str):
     if not enabled:
         return None
@@ -184,7 +179,7 @@ def predict_section_pairs(
     return_embeddings
         Also return the embeddings (each ``(E, Z, Y, X)`` float32).
     amp
-        float16 autocast on CUDA (ignored on CPU).
+        bfloat16 autocast on CUDA (ignored on CPU; :func:`bench.device.autocast`).
     progress
         Show a tqdm bar.
 
@@ -248,7 +243,7 @@ def predict_section_pairs(
             embs[0][:, z] = e_prev[0].float().cpu().numpy()
             embs[1][:, z] = e_curr[0].float().cpu().numpy()
 
-    with _prepared(embed_fn, dev), torch.inference_mode(), _autocast(dev, amp):
+    with _prepared(embed_fn, dev), torch.inference_mode(), autocast(dev, amp):
         for b0 in range(0, len(jobs), batch_size):
             batch = jobs[b0 : b0 + batch_size]
             x = np.empty((len(batch), 2, th, tw), dtype=np.uint8)
@@ -423,7 +418,7 @@ def predict_sliding_window(
             slab[z0] = block
         return slab[z0]
 
-    with _prepared(net_fn, dev), torch.inference_mode(), _autocast(dev, amp):
+    with _prepared(net_fn, dev), torch.inference_mode(), autocast(dev, amp):
         for b0 in range(0, len(wins), batch_size):
             batch = wins[b0 : b0 + batch_size]
             x = np.stack([read_slab(z)[:, y : y + win[1], xx : xx + win[2]] for z, y, xx in batch])
@@ -451,22 +446,8 @@ def predict_sliding_window(
     return np.ascontiguousarray(out)
 
 
-def _fill_nearest_borders(aff: torch.Tensor, offsets: Sequence[tuple[int, ...]]) -> torch.Tensor:
-    """In place: a nearest-neighbour channel (one non-zero offset component, of magnitude 1)
-    gets its zero border plane copied from the adjacent plane, as the distillation targets do
-    (:func:`bench.affinity.embedding.teacher_distill_targets`). ``aff`` is ``(B, C, Z, Y, X)``."""
-    for c, off in enumerate(offsets):
-        nz = [a for a, v in enumerate(off) if v]
-        if len(nz) != 1 or abs(off[nz[0]]) != 1 or aff.shape[2 + nz[0]] < 2:
-            continue
-        ch, dim, n = aff[:, c], 1 + nz[0], aff.shape[2 + nz[0]]
-        border, inner = (0, 1) if off[nz[0]] < 0 else (n - 1, n - 2)
-        ch.narrow(dim, border, 1).copy_(ch.narrow(dim, inner, 1))
-    return aff
-
-
 def embedding_affinity_fn(
-    net: NetFn | nn.Module, offsets: Sequence[Sequence[int]] = TEACHER_OFFSETS[:3]
+    net: NetFn | nn.Module, offsets: Sequence[Sequence[int]] = NEAREST_OFFSETS
 ) -> NetFn:
     """Wrap an embedding network (``(B, 1, ...) -> (B, E, ...)``) into an affinity network.
 
@@ -482,7 +463,7 @@ def embedding_affinity_fn(
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         aff = embedding_affinities_3d(net(x), offsets)
-        return _fill_nearest_borders(aff, offsets).clamp_(0.0, 1.0)
+        return fill_nearest_borders(aff, offsets).clamp_(0.0, 1.0)
 
     if isinstance(net, nn.Module):
         # let predict_sliding_window manage device and eval mode of the wrapped module
@@ -492,7 +473,7 @@ def embedding_affinity_fn(
 
 def embedding_volume_affinities(
     emb: np.ndarray,
-    offsets: Sequence[Sequence[int]] = TEACHER_OFFSETS[:3],
+    offsets: Sequence[Sequence[int]] = NEAREST_OFFSETS,
     *,
     chunk_z: int = 16,
     device: str | torch.device = "auto",
@@ -535,7 +516,7 @@ def embedding_volume_affinities(
             aff = embedding_affinities_3d(e.to(dev)[None], offsets)[0]
             out[:, z0:z1] = aff[:, z0 - lo : z1 - lo].clamp_(0.0, 1.0).cpu().numpy()
     # borders are filled on the host, after stitching, so only the volume's own borders count
-    _fill_nearest_borders(torch.from_numpy(out)[None], offsets)
+    fill_nearest_borders(out, offsets)
     return out
 
 

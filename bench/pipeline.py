@@ -120,7 +120,6 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
             profile=spec.profile,
             device=str(device),
             seed=spec.seed,
-            **({"checkpoint": spec.checkpoint} if spec.checkpoint else {}),
             **spec.overrides,
         )
         train_summary = _train(method, dataset, spec, run_dir)
@@ -156,6 +155,7 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     summary_file = run_dir / "train_summary.json"
     if spec.checkpoint:
         log.info("using checkpoint %s, no training", spec.checkpoint)
+        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
@@ -209,7 +209,8 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
         "run_id": run_dir.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": spec.method,
-        "family": method.family,
+        # a method may leave its family to the registry (entry points are "external")
+        "family": method.family or METHODS.get(spec.method).family,
         "dataset": spec.dataset,
         "split": "test",
         "split_hash": dataset.split_hash(),

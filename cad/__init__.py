@@ -3,4 +3,4 @@
 Importing the package registers the methods ``cad``, ``cad-nofgi`` and ``cad-nodistill``.
 """
 
-from bench.train import method as _method  # noqa: F401  (registration side effect; moved next)
+from cad import methods as _methods  # noqa: F401  (registration side effect)

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bench.train.recipe import load_recipe
+from cad.methods import CAD_RECIPE
 
 __all__ = ["looks_official", "official_overrides", "recipe_from_official"]
 
@@ -204,4 +205,4 @@ def recipe_from_official(
     """
     overrides, info = official_overrides(cfg_2d, cfg_3d)
     overrides.update(extra or {})
-    return load_recipe(method, profile, overrides), info
+    return load_recipe(CAD_RECIPE, profile, overrides, method=method), info

@@ -37,6 +37,12 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from bench.data import generate_synthetic
+from bench.registry import METHODS
+from bench.train.loop import make_adam, run_training, seed_everything
+from bench.train.method import RecipeMethod
+from bench.train.sampler import PatchSampler, prepare_labels
+
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
     parts = [int(p) for p in text.lower().split("x")]
@@ -75,11 +81,6 @@ def _overrides(args: argparse.Namespace, family: str) -> dict[str, Any]:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run this rank's part of the DDP training (the process group must be initialised)."""
-    from bench.data import generate_synthetic
-    from bench.registry import METHODS
-    from bench.train.loop import make_adam, run_training, seed_everything
-    from bench.train.sampler import PatchSampler, prepare_labels
-
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     use_cuda = dist.get_backend() == "nccl"
@@ -88,9 +89,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     over = _overrides(args, family)
     over["device"] = str(device)
     method = METHODS.create(args.method, profile=args.profile, **over)
-    if not hasattr(method, "make_step") or not hasattr(method, "nets"):
-        raise TypeError(f"method {args.method!r} does not expose nets/make_step; DDP training "
-                        "needs a bench RecipeMethod")
+    if not isinstance(method, RecipeMethod):
+        raise TypeError(f"method {args.method!r} is not a bench.train.method.RecipeMethod; DDP "
+                        "training needs its nets and make_step")
     cfg = method.config
     seed_everything(int(cfg["seed"]))  # identical initial weights on every rank
     nets = method.nets  # the method's own dict: its make_step reads the networks from it
