@@ -14,6 +14,7 @@ import sys
 # sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = (
     "bench.commands.run",
+    "bench.commands.score",
     "bench.commands.report",
     "bench.commands.check",
     "bench.commands.listing",
