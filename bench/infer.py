@@ -1,4 +1,4 @@
-"""Model-agnostic inference that streams over z (CAD_SPEC.md section 7).
+"""Model-agnostic inference that streams over z (docs/cad.md section 7).
 
 Two schemes, each independent of which network runs inside:
 

@@ -1,4 +1,4 @@
-"""CAD (cross-dimension affinity distillation, CVPR 2024) re-implemented from CAD_SPEC.md.
+"""CAD (cross-dimension affinity distillation, CVPR 2024), re-implemented; see docs/cad.md.
 
 Importing the package registers the methods ``cad``, ``cad-nofgi`` and ``cad-nodistill``.
 """

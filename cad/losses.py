@@ -1,4 +1,4 @@
-"""CAD's losses (CAD_SPEC.md sections 2, 4 and 11).
+"""CAD's losses (docs/cad.md sections 2, 4 and 9).
 
 Shapes: 2D predictions/targets/weights ``(B, C, H, W)``; 3D ``(B, C, Z, Y, X)``. Channel order
 (z, y, x); affinity at v is to ``v + offset`` (negative offsets: predecessors).

@@ -1,6 +1,6 @@
 """Read the official CAD YAML configs and map them onto our ``cad`` recipe.
 
-The official code takes two files (CAD_SPEC.md appendix): a 2D student config (``--cfg``, e.g.
+The official code takes two files (docs/cad.md section 10): a 2D student config (``--cfg``, e.g.
 ``2d_wafer4_bs16_ps256_loss0.0_slice1.0_cross1.0_interaction1.0.yaml``) and a 3D teacher config
 (``--cfg_3d``, e.g. ``3d_wafer4_h160_noft_lr_ratio1_ft10000.yaml``). Keys that change what is
 trained become recipe overrides; keys that name things we fix (the architecture, the loss form)

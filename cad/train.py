@@ -6,7 +6,7 @@ that :func:`bench.train.loop.run_training` runs once per iteration; it draws its
 :mod:`cad.losses` and takes one optimiser step. Tensors are ``(B, C, Z, Y, X)`` (3D) or
 ``(B, C, H, W)`` (2D); affinities follow :mod:`bench.affinity`.
 
-CAD iteration (CAD_SPEC.md section 4), D = patch depth:
+CAD iteration (docs/cad.md section 4), D = patch depth:
 
 1. ``faithful`` only: a "dead" no-grad 2D batch through the student in train mode (its loss
    is never used; it only moves BatchNorm running statistics, as in the official code).

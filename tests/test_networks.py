@@ -27,7 +27,7 @@ def test_student_size_and_keys():
     sd = net.state_dict()
     assert n_params(net) == 900_816
     assert len(sd) == 158
-    # spot checks of the official key paths and shapes (CAD_SPEC.md section 8)
+    # spot checks of the official key paths and shapes (docs/cad.md section 8)
     assert tuple(sd["inc.conv.conv.0.weight"].shape) == (16, 1, 3, 3)
     assert tuple(sd["down.0.mpconv.1.conv.0.weight"].shape) == (32, 16, 3, 3)
     assert tuple(sd["down.3.mpconv.1.conv.3.weight"].shape) == (128, 128, 3, 3)

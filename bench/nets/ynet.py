@@ -1,6 +1,6 @@
 """The CAD 2D student: a Y-shaped U-Net over a pair of consecutive sections.
 
-Re-implemented from the description in CAD_SPEC.md section 1 (``CoDetectionCNN`` of the
+Re-implemented from the description in docs/cad.md section 1 (``CoDetectionCNN`` of the
 official code). Module and parameter names follow the official state_dict exactly, so the
 authors' released checkpoints load with strict key matching (see :mod:`cad.checkpoint`).
 

@@ -40,7 +40,7 @@ from bench.nets.ynet import YNetStudent
 
 METHODS = ("cad", "superhuman3d", "mala3d")
 
-#: the official 3D sliding-window protocol (CAD_SPEC.md section 7, CREMI/wafer4 padding)
+#: the official 3D sliding-window protocol (docs/cad.md section 7, CREMI/wafer4 padding)
 SH_WINDOW = (18, 160, 160)
 SH_STRIDE = (15, 80, 80)
 SH_PAD = (4, 15, 15)

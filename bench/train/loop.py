@@ -147,8 +147,8 @@ def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
 def recalibrate_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """Re-estimate BatchNorm running statistics as exact averages over ``batches``.
 
-    Needed for nets trained with a tiny BN momentum (the teacher's 0.001, CAD_SPEC.md section
-    11 item 8), whose running stats are unusable after a short run. Returns the number of BN
+    Needed for nets trained with a tiny BN momentum (the teacher's 0.001, docs/cad.md
+    section 3), whose running stats are unusable after a short run. Returns the number of BN
     layers reset; the net is left in eval mode.
     """
     bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -24,7 +24,7 @@ def weighted_mse(
     """Official WeightedMSE: ``sum(w (p - t)^2) / (B * prod(spatial))``.
 
     Not divided by the channel count: a ``(B, 3, H, W)`` input with ``spatial_dims=2`` sums its
-    three per-channel means (CAD_SPEC.md section 11, item 6).
+    three per-channel means (docs/cad.md section 9).
 
     Parameters
     ----------

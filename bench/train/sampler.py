@@ -1,4 +1,4 @@
-"""Random training patches with targets, for every method (CAD_SPEC.md sections 4-6).
+"""Random training patches with targets, for every method (docs/cad.md sections 4-6).
 
 Input volumes are ``(Z, Y, X)``: raw uint8, labels integer (0 = background). Patches are drawn
 with the run's ``numpy.random.Generator``, cropped with a margin, augmented

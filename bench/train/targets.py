@@ -1,4 +1,4 @@
-"""Labels -> training targets and weight maps (CAD_SPEC.md sections 4 and 5).
+"""Labels -> training targets and weight maps (docs/cad.md sections 4 and 5).
 
 Conventions: labels are ``(Z, Y, X)`` integer arrays with 0 = background/boundary; affinities
 are float32 ``(C, Z, Y, X)``. For a negative offset d the value at voxel v is the affinity of v
@@ -122,7 +122,7 @@ def long_range_targets(seg: np.ndarray, weights: str = "global") -> tuple[np.nda
         ``(Z, Y, X)`` labels.
     weights
         ``"global"``: one ratio over all 12 channels, border slabs included, as the official 3D
-        provider does (CAD_SPEC.md section 11, item 6). The nearest channels, mostly positive,
+        provider does (docs/cad.md section 9). The nearest channels, mostly positive,
         then get far smaller boundary weights than the 2D provider's per-channel ratio gives.
         ``"per_channel"``: :func:`weight_binary_ratio` per channel over its valid part only;
         border slabs (no partner voxel) get weight 0.
