@@ -23,6 +23,7 @@ from torch import nn
 
 from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS
 from bench.infer import embedding_affinity_fn, embedding_volume_affinities, predict_sliding_window
+from bench.method import check_raw
 from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
 from bench.registry import register_method
@@ -52,7 +53,7 @@ class UNet2DMethod(SectionPairPredictor, RecipeMethod):
         return net2d_step_fn(self._nets["student"], optimizer, sampler, self.config, device)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        self._check_raw(raw)
+        check_raw(raw)
         return self.predict_pairs(self._nets["student"], raw)
 
 
@@ -104,7 +105,7 @@ class _Embedding3DMethod(RecipeMethod):
         }
 
     def _predict_offsets(self, raw: np.ndarray, offsets) -> np.ndarray:
-        self._check_raw(raw)
+        check_raw(raw)
         fn = embedding_affinity_fn(self._nets["net"], offsets)
         affs = predict_sliding_window(
             fn,
@@ -155,7 +156,7 @@ class Mala3DMethod(_Embedding3DMethod):
         blended per-window affinities of the other 3D nets."""
         if self.config["infer_stride"] is not None:
             return super()._predict_offsets(raw, offsets)
-        self._check_raw(raw)
+        check_raw(raw)
         net = self._nets["net"]
         window = self._window_kwargs()
         emb = predict_sliding_window(

@@ -32,6 +32,7 @@ from torch import nn
 from bench.affinity import NEAREST_OFFSETS, fill_nearest_borders
 from bench.affinity.embedding import embedding_affinities_3d, trunc_affinities
 from bench.device import autocast, resolve_device
+from bench.method import check_raw
 
 __all__ = [
     "embedding_affinity_fn",
@@ -52,18 +53,6 @@ SIZE_MULTIPLE = 16
 # --------------------------------------------------------------------------------------------
 # small shared pieces
 # --------------------------------------------------------------------------------------------
-
-
-def _check_raw(raw: Any) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in getattr(raw, "shape", ()))
-    dtype = np.dtype(getattr(raw, "dtype", object))
-    if len(shape) != 3 or dtype != np.uint8:
-        raise ValueError(
-            f"raw: expected a (Z, Y, X) uint8 array, got shape {shape} dtype {dtype}"
-        )
-    if min(shape) < 1:
-        raise ValueError(f"raw: empty volume of shape {shape}")
-    return shape  # type: ignore[return-value]
 
 
 def _triple(name: str, value: int | Sequence[int]) -> tuple[int, int, int]:
@@ -195,7 +184,7 @@ def predict_section_pairs(
     for 1250-pixel sections: 7 pixels each side) and the embeddings are cropped back before the
     affinities are computed.
     """
-    z_size, y_size, x_size = _check_raw(raw)
+    z_size, y_size, x_size = check_raw(raw)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pad_y, pad_x = _pad_to_multiple(y_size), _pad_to_multiple(x_size)
@@ -352,7 +341,7 @@ def predict_sliding_window(
     numpy.ndarray
         float32 ``(out_channels, Z, Y, X)``, the weighted mean of all windows covering each voxel.
     """
-    shape = _check_raw(raw)
+    shape = check_raw(raw)
     win = _triple("window", window)
     out_win = win if output_window is None else _triple("output_window", output_window)
     if any(o > w or (w - o) % 2 for w, o in zip(win, out_win, strict=True)):

@@ -36,7 +36,7 @@ import numpy as np
 
 from bench.atomic import atomic_open
 
-__all__ = ["Method", "MethodDefinitionError"]
+__all__ = ["Method", "MethodDefinitionError", "check_raw"]
 
 #: how the harness calls each member: positional arguments and keyword arguments
 _CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
@@ -58,6 +58,21 @@ _EXPECTED = {
     "predict_long_range": "predict_long_range(self, raw)",
 }
 _SAVED_FORMAT = "emseg-bench method state v1"
+
+
+def check_raw(raw: Any, name: str = "raw") -> tuple[int, int, int]:
+    """The one check of a method's input volume: a non-empty ``(Z, Y, X)`` uint8 array.
+
+    Returns its shape; raises ``ValueError`` naming ``name``, the shape and the dtype otherwise.
+    """
+    shape = tuple(int(s) for s in getattr(raw, "shape", ()))
+    dtype = getattr(raw, "dtype", None)
+    if len(shape) != 3 or dtype is None or np.dtype(dtype) != np.uint8:
+        got = type(raw).__name__ if dtype is None else f"shape {shape} dtype {dtype}"
+        raise ValueError(f"{name}: expected a (Z, Y, X) uint8 array, got {got}")
+    if min(shape) < 1:
+        raise ValueError(f"{name}: empty volume of shape {shape}")
+    return shape  # type: ignore[return-value]
 
 
 class MethodDefinitionError(TypeError):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from bench.method import check_raw
 from bench.nets.unet3d import SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
 from bench.registry import register_method
@@ -74,7 +75,7 @@ class CADMethod(SectionPairPredictor, RecipeMethod):
         )
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        self._check_raw(raw)
+        check_raw(raw)
         return self.predict_pairs(self._nets["student"], raw)
 
 

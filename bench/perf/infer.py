@@ -203,14 +203,3 @@ def _print_table(rows: list[dict[str, Any]], shape: tuple[int, ...], device: tor
         speed = "" if r["student_speedup"] is None else f"{r['student_speedup']:.1f}"
         print(f"{r['method']:<14}{r['n_parameters']:>12,}{r['seconds']:>10.2f}"
               f"{r['voxels_per_s']:>14,.0f}{speed:>11}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m bench.perf.infer``) for use before CLI wiring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -236,13 +236,6 @@ class RecipeMethod(Method):
             )
         return state
 
-    def _check_raw(self, raw: np.ndarray) -> None:
-        if getattr(raw, "ndim", None) != 3 or getattr(raw, "dtype", None) != np.uint8:
-            raise ValueError(
-                f"raw: expected a (Z, Y, X) uint8 array, got {getattr(raw, 'dtype', type(raw))} "
-                f"with shape {getattr(raw, 'shape', None)}"
-            )
-
 
 class SectionPairPredictor:
     """Inference of a 2D section-pair net over all section pairs (section 0 paired with

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "load_recipe"]
+__all__ = ["PROFILES", "load_recipe", "parse_value"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -34,7 +34,9 @@ def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) 
             base[key] = copy.deepcopy(value)
 
 
-def _parse(value: Any) -> Any:
+def parse_value(value: Any) -> Any:
+    """A recipe value given as text (``--set key=value``, keyword overrides) parsed as YAML, with
+    ``3e-4``-style numbers read as floats (YAML 1.1 reads them as strings). Non-strings pass."""
     if not isinstance(value, str):
         return value
     parsed = yaml.safe_load(value)
@@ -100,7 +102,7 @@ def load_recipe(
     _merge(recipe, doc.get("profiles", {}).get(profile, {}) or {}, f"{path.name}:{profile}:", True)
     _merge(recipe, doc.get("variants", {}).get(method, {}) or {}, f"{path.name}:{method}:", True)
     for key, value in (overrides or {}).items():
-        _merge(recipe, _nest(key, _parse(value)), "", True)
+        _merge(recipe, _nest(key, parse_value(value)), "", True)
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe
