@@ -82,7 +82,7 @@ def shifted_slices(
 
 def affinities_from_labels(
     labels: np.ndarray,
-    offsets: Sequence[Sequence[int]] = NEAREST_OFFSETS,
+    offsets: Sequence[Sequence[int]] | None = NEAREST_OFFSETS,
     pad: str = "",
 ) -> np.ndarray:
     """Affinities of a label volume: 1 where ``v`` and ``v + offset`` share a nonzero id.
@@ -92,7 +92,7 @@ def affinities_from_labels(
     labels
         ``(Z, Y, X)`` integer labels, 0 = background/boundary.
     offsets
-        ``(dz, dy, dx)`` per output channel (default :data:`NEAREST_OFFSETS`).
+        ``(dz, dy, dx)`` per output channel (default, or ``None``: :data:`NEAREST_OFFSETS`).
     pad
         What voxels without a partner inside the volume get: ``""`` 0; ``"replicate"`` (only
         for :data:`NEAREST_OFFSETS`) ``labels(v) > 0``, as if the volume's edge plane were
@@ -108,7 +108,7 @@ def affinities_from_labels(
         raise ValueError(f"labels: expected a (Z, Y, X) label array, got shape {labels.shape}")
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
         raise ValueError(f"labels: expected integer labels, got dtype {labels.dtype}")
-    offs = as_offsets(offsets)
+    offs = as_offsets(NEAREST_OFFSETS if offsets is None else offsets)
     if pad not in ("replicate", ""):
         raise ValueError(f"pad: expected 'replicate' or '', got {pad!r}")
     if pad == "replicate" and tuple(offs) != NEAREST_OFFSETS:

@@ -34,12 +34,12 @@ def cad_teacher_offsets() -> list[list[int]]:
 
 
 def affinities_from_boundary(
-    boundary: np.ndarray, offsets: Sequence[Sequence[int]] = affinity.NEAREST_OFFSETS
+    boundary: np.ndarray, offsets: Sequence[Sequence[int]] | None = affinity.NEAREST_OFFSETS
 ) -> np.ndarray:
     """Affinities of a boundary probability map: ``aff(v) = 1 - max(p(v), p(v + offset))``.
 
     ``boundary`` is ``(Z, Y, X)`` in [0, 1] (divide uint8 maps by 255 first). Where the partner
-    voxel is outside the volume, ``aff(v) = 1 - p(v)``.
+    voxel is outside the volume, ``aff(v) = 1 - p(v)``. ``offsets=None``: the nearest three.
     """
     if boundary.ndim != 3:
         raise ValueError(f"boundary must be (Z, Y, X), got shape {boundary.shape}")
@@ -48,7 +48,7 @@ def affinities_from_boundary(
         raise ValueError(
             f"boundary must be a probability in [0, 1], got range [{p.min()}, {p.max()}]"
         )
-    offs = as_offsets(offsets)
+    offs = as_offsets(affinity.NEAREST_OFFSETS if offsets is None else offsets)
     affs = np.empty((len(offs), *p.shape), dtype=np.float32)
     for c, offset in enumerate(offs):
         affs[c] = 1.0 - p

@@ -47,7 +47,7 @@ RECIPE_NAME = "recipe.yaml"
 
 
 def affinity_agreement(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Affinity-level accuracy against ``seg_to_aff`` of border-widened labels.
+    """Affinity-level accuracy against the affinities of border-widened labels.
 
     Returns the mean absolute error and the F1 of the boundary class (affinity < 0.5), over the
     three channels (the first slab of each channel, which has no predecessor, included as the
