@@ -14,30 +14,36 @@ clamped to [0, 1], with the empty first slab of each nearest channel filled from
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
-from bench.augment import AugmentConfig
+from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS
+from bench.infer import embedding_affinity_fn, embedding_volume_affinities, predict_sliding_window
+from bench.method import check_raw
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 from bench.registry import register_method
-from bench.train_utils import recalibrate_batchnorm
-from cad.affinity import TEACHER_OFFSETS
-from cad.method import RecipeMethod, _split_overrides, _StudentPredictMixin
-from cad.sampling import PatchSampler
-from cad.student import YNetStudent
-from cad.train import net2d_step_fn, net3d_step_fn
+from bench.train.augment import AugmentConfig
+from bench.train.loop import recalibrate_batchnorm
+from bench.train.method import RecipeMethod, SectionPairPredictor
+from bench.train.sampler import PatchSampler
+from bench.train.steps import net2d_step_fn, net3d_step_fn
 
 __all__ = ["Mala3DMethod", "Superhuman3DMethod", "UNet2DMethod"]
 
+CONFIGS = Path(__file__).parent / "configs"
 
-class UNet2DMethod(_StudentPredictMixin, RecipeMethod):
+
+class UNet2DMethod(SectionPairPredictor, RecipeMethod):
     """2D baseline: the Y-net section-pair network on its own trunc loss, no teacher."""
 
     name = "unet2d"
     family = "2d"
+    recipe_file = CONFIGS / "unet2d.yaml"
     inference_module = "student"
 
     def build_nets(self) -> dict[str, nn.Module]:
@@ -47,8 +53,8 @@ class UNet2DMethod(_StudentPredictMixin, RecipeMethod):
         return net2d_step_fn(self._nets["student"], optimizer, sampler, self.config, device)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        self._check_raw(raw)
-        return self._student_predict(self._nets["student"], raw)
+        check_raw(raw)
+        return self.predict_pairs(self._nets["student"], raw)
 
 
 class _Embedding3DMethod(RecipeMethod):
@@ -56,6 +62,7 @@ class _Embedding3DMethod(RecipeMethod):
 
     family = "3d"
     inference_module = "net"
+    long_range = True
 
     def _output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int] | None:
         return None  # same-size output
@@ -98,9 +105,7 @@ class _Embedding3DMethod(RecipeMethod):
         }
 
     def _predict_offsets(self, raw: np.ndarray, offsets) -> np.ndarray:
-        from bench.infer import embedding_affinity_fn, predict_sliding_window
-
-        self._check_raw(raw)
+        check_raw(raw)
         fn = embedding_affinity_fn(self._nets["net"], offsets)
         affs = predict_sliding_window(
             fn,
@@ -114,17 +119,18 @@ class _Embedding3DMethod(RecipeMethod):
         return np.clip(affs, 0.0, 1.0).astype(np.float32, copy=False)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        return self._predict_offsets(raw, TEACHER_OFFSETS[:3])
+        return self._predict_offsets(raw, NEAREST_OFFSETS)
 
     def predict_long_range(self, raw: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """All 12 teacher channels (clamped cosines) and their (z, y, x) offsets."""
-        return self._predict_offsets(raw, TEACHER_OFFSETS), [tuple(o) for o in TEACHER_OFFSETS]
+        return self._predict_offsets(raw, LONG_RANGE_OFFSETS), list(LONG_RANGE_OFFSETS)
 
 
 class Superhuman3DMethod(_Embedding3DMethod):
     """Residual 3D U-Net (superhuman/PNI; CAD's teacher) on the 12-channel affinity loss."""
 
     name = "superhuman3d"
+    recipe_file = CONFIGS / "superhuman3d.yaml"
 
     def build_nets(self) -> dict[str, nn.Module]:
         return {"net": SuperhumanUNet3D()}
@@ -134,6 +140,7 @@ class Mala3DMethod(_Embedding3DMethod):
     """MALA valid-convolution 3D U-Net on the 12-channel affinity loss."""
 
     name = "mala3d"
+    recipe_file = CONFIGS / "mala3d.yaml"
 
     def build_nets(self) -> dict[str, nn.Module]:
         return {"net": MalaUNet3D()}
@@ -149,9 +156,7 @@ class Mala3DMethod(_Embedding3DMethod):
         blended per-window affinities of the other 3D nets."""
         if self.config["infer_stride"] is not None:
             return super()._predict_offsets(raw, offsets)
-        from bench.infer import embedding_volume_affinities, predict_sliding_window
-
-        self._check_raw(raw)
+        check_raw(raw)
         net = self._nets["net"]
         window = self._window_kwargs()
         emb = predict_sliding_window(
@@ -170,29 +175,19 @@ class Mala3DMethod(_Embedding3DMethod):
         return np.clip(affs, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _build(cls: type[RecipeMethod], overrides: dict[str, Any]) -> RecipeMethod:
-    profile, checkpoint, rest = _split_overrides(overrides)
-    if checkpoint is not None:
-        raise ValueError(
-            f"checkpoint: {cls.name} has no official checkpoint format; use .load(path) for "
-            "weights saved by this harness"
-        )
-    return cls(profile, rest)
-
-
 @register_method("unet2d", family="2d")
 def unet2d(**overrides: Any) -> UNet2DMethod:
     """2D Y-net on section pairs, trained on its own affinity loss (no teacher)."""
-    return _build(UNet2DMethod, overrides)
+    return UNet2DMethod.create(**overrides)
 
 
 @register_method("superhuman3d", family="3d")
 def superhuman3d(**overrides: Any) -> Superhuman3DMethod:
     """Residual 3D U-Net (superhuman, CAD's teacher) with 12 long-range affinity channels."""
-    return _build(Superhuman3DMethod, overrides)
+    return Superhuman3DMethod.create(**overrides)
 
 
 @register_method("mala3d", family="3d")
 def mala3d(**overrides: Any) -> Mala3DMethod:
     """MALA 3D U-Net (valid convolutions, 84M parameters) with the 12-channel loss."""
-    return _build(Mala3DMethod, overrides)
+    return Mala3DMethod.create(**overrides)

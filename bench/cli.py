@@ -20,6 +20,7 @@ passive_wait_policy()
 # sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = (
     "bench.commands.run",
+    "bench.commands.score",
     "bench.commands.report",
     "bench.commands.check",
     "bench.commands.listing",

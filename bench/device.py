@@ -1,6 +1,9 @@
-"""Device selection: ``auto`` means CUDA when present, CPU otherwise."""
+"""Device selection (``auto`` means CUDA when present, CPU otherwise) and the one
+mixed-precision policy of training and inference (:func:`autocast`)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -31,3 +34,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise BenchError(f"--device {device!r}: this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s)")
     return dev
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA when ``enabled``; a no-op on CPU (AMP only on GPU).
+
+    bfloat16 keeps float32's exponent range, so cosine affinities and losses need no scaling.
+    """
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from metrics.timing import lifetime_peak_rss_bytes
+
 _PACKAGES = ("torch", "numpy", "scipy", "waterz", "python-elf", "scikit-image", "h5py", "zarr")
 
 
@@ -56,8 +58,6 @@ def describe_environment(device: str = "cpu") -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB."""
-    import resource
-
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20
+    """Peak resident set size of this process so far, in MiB
+    (:func:`metrics.timing.lifetime_peak_rss_bytes`)."""
+    return lifetime_peak_rss_bytes() / 2**20

@@ -1,4 +1,4 @@
-"""Model-agnostic inference that streams over z (CAD_SPEC.md section 7).
+"""Model-agnostic inference that streams over z (docs/cad.md section 7).
 
 Two schemes, each independent of which network runs inside:
 
@@ -29,8 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.device import resolve_device
-from cad.affinity import TEACHER_OFFSETS, embedding_affinities_3d, trunc_affinities
+from bench.affinity import NEAREST_OFFSETS, fill_nearest_borders
+from bench.affinity.embedding import embedding_affinities_3d, trunc_affinities
+from bench.device import autocast, resolve_device
+from bench.method import check_raw
 
 __all__ = [
     "embedding_affinity_fn",
@@ -51,18 +53,6 @@ SIZE_MULTIPLE = 16
 # --------------------------------------------------------------------------------------------
 # small shared pieces
 # --------------------------------------------------------------------------------------------
-
-
-def _check_raw(raw: Any) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in getattr(raw, "shape", ()))
-    dtype = np.dtype(getattr(raw, "dtype", object))
-    if len(shape) != 3 or dtype != np.uint8:
-        raise ValueError(
-            f"raw: expected a (Z, Y, X) uint8 array, got shape {shape} dtype {dtype}"
-        )
-    if min(shape) < 1:
-        raise ValueError(f"raw: empty volume of shape {shape}")
-    return shape  # type: ignore[return-value]
 
 
 def _triple(name: str, value: int | Sequence[int]) -> tuple[int, int, int]:
@@ -110,12 +100,6 @@ def _prepared(fn: Any, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 def _progress(total: int, enabled: bool, desc: str):
     if not enabled:
         return None
@@ -155,7 +139,7 @@ def predict_section_pairs(
         ``embed_fn(x) -> (emb_prev, emb_curr)`` with ``x`` float32 ``(B, 2, h, w)`` on
         ``device`` (channel 0 section z-1, channel 1 section z, values raw / 255; h, w multiples
         of 16) and each embedding ``(B, E, h, w)``. A :class:`torch.nn.Module` (e.g.
-        :class:`cad.student.YNetStudent`) is moved to ``device`` and put in eval mode for the
+        :class:`bench.nets.ynet.YNetStudent`) is moved to ``device`` and put in eval mode for the
         call (its previous train/eval mode is restored afterwards).
     raw
         ``(Z, Y, X)`` uint8, numpy or lazy (h5py/zarr); read one section at a time.
@@ -184,7 +168,7 @@ def predict_section_pairs(
     return_embeddings
         Also return the embeddings (each ``(E, Z, Y, X)`` float32).
     amp
-        float16 autocast on CUDA (ignored on CPU).
+        bfloat16 autocast on CUDA (ignored on CPU; :func:`bench.device.autocast`).
     progress
         Show a tqdm bar.
 
@@ -192,7 +176,7 @@ def predict_section_pairs(
     -------
     numpy.ndarray or tuple
         ``affs`` float32 ``(3, Z, Y, X)`` in [0, 1] (order z, y, x; see
-        :func:`cad.affinity.trunc_affinities`), or ``(affs, emb_prev, emb_curr)``.
+        :func:`bench.affinity.embedding.trunc_affinities`), or ``(affs, emb_prev, emb_curr)``.
 
     Notes
     -----
@@ -200,7 +184,7 @@ def predict_section_pairs(
     for 1250-pixel sections: 7 pixels each side) and the embeddings are cropped back before the
     affinities are computed.
     """
-    z_size, y_size, x_size = _check_raw(raw)
+    z_size, y_size, x_size = check_raw(raw)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pad_y, pad_x = _pad_to_multiple(y_size), _pad_to_multiple(x_size)
@@ -248,7 +232,7 @@ def predict_section_pairs(
             embs[0][:, z] = e_prev[0].float().cpu().numpy()
             embs[1][:, z] = e_curr[0].float().cpu().numpy()
 
-    with _prepared(embed_fn, dev), torch.inference_mode(), _autocast(dev, amp):
+    with _prepared(embed_fn, dev), torch.inference_mode(), autocast(dev, amp):
         for b0 in range(0, len(jobs), batch_size):
             batch = jobs[b0 : b0 + batch_size]
             x = np.empty((len(batch), 2, th, tw), dtype=np.uint8)
@@ -333,7 +317,7 @@ def predict_sliding_window(
         overlap. The official protocol uses (15, 80, 80) or (10, 80, 80).
     output_window
         Output size of the network for one input window. None (default): same as ``window``
-        (same-padding networks such as :class:`baselines.nets3d.SuperhumanUNet3D`). Smaller for
+        (same-padding networks such as :class:`bench.nets.unet3d.SuperhumanUNet3D`). Smaller for
         valid-convolution networks (e.g. MALA: window (53, 268, 268), output (25, 56, 56)); the
         output is assumed centred, so each window sees ``(window - output_window) / 2`` voxels
         of context on every side.
@@ -357,7 +341,7 @@ def predict_sliding_window(
     numpy.ndarray
         float32 ``(out_channels, Z, Y, X)``, the weighted mean of all windows covering each voxel.
     """
-    shape = _check_raw(raw)
+    shape = check_raw(raw)
     win = _triple("window", window)
     out_win = win if output_window is None else _triple("output_window", output_window)
     if any(o > w or (w - o) % 2 for w, o in zip(win, out_win, strict=True)):
@@ -423,7 +407,7 @@ def predict_sliding_window(
             slab[z0] = block
         return slab[z0]
 
-    with _prepared(net_fn, dev), torch.inference_mode(), _autocast(dev, amp):
+    with _prepared(net_fn, dev), torch.inference_mode(), autocast(dev, amp):
         for b0 in range(0, len(wins), batch_size):
             batch = wins[b0 : b0 + batch_size]
             x = np.stack([read_slab(z)[:, y : y + win[1], xx : xx + win[2]] for z, y, xx in batch])
@@ -451,37 +435,24 @@ def predict_sliding_window(
     return np.ascontiguousarray(out)
 
 
-def _fill_nearest_borders(aff: torch.Tensor, offsets: Sequence[tuple[int, ...]]) -> torch.Tensor:
-    """In place: a nearest-neighbour channel (one non-zero offset component, of magnitude 1)
-    gets its zero border plane copied from the adjacent plane, as the distillation targets do
-    (:func:`cad.affinity.teacher_distill_targets`). ``aff`` is ``(B, C, Z, Y, X)``."""
-    for c, off in enumerate(offsets):
-        nz = [a for a, v in enumerate(off) if v]
-        if len(nz) != 1 or abs(off[nz[0]]) != 1 or aff.shape[2 + nz[0]] < 2:
-            continue
-        ch, dim, n = aff[:, c], 1 + nz[0], aff.shape[2 + nz[0]]
-        border, inner = (0, 1) if off[nz[0]] < 0 else (n - 1, n - 2)
-        ch.narrow(dim, border, 1).copy_(ch.narrow(dim, inner, 1))
-    return aff
-
-
 def embedding_affinity_fn(
-    net: NetFn | nn.Module, offsets: Sequence[Sequence[int]] = TEACHER_OFFSETS[:3]
+    net: NetFn | nn.Module, offsets: Sequence[Sequence[int]] = NEAREST_OFFSETS
 ) -> NetFn:
     """Wrap an embedding network (``(B, 1, ...) -> (B, E, ...)``) into an affinity network.
 
-    The affinities are the teacher's cosines (:func:`cad.affinity.embedding_affinities_3d`)
-    clamped to [0, 1]; nearest-neighbour channels get their zero border (the window's first
-    plane along their axis) filled from the adjacent plane, as for the distillation targets, so
-    blending does not average in artificial zeros. This computes affinities per window; for
-    valid-convolution networks tiled without overlap prefer stitching the embedding and calling
+    The affinities are the teacher's cosines
+    (:func:`bench.affinity.embedding.embedding_affinities_3d`) clamped to [0, 1];
+    nearest-neighbour channels get their zero border (the window's first plane along their axis)
+    filled from the adjacent plane, as for the distillation targets, so blending does not average
+    in artificial zeros. This computes affinities per window; for valid-convolution networks
+    tiled without overlap prefer stitching the embedding and calling
     :func:`embedding_volume_affinities`, which is exact at the seams.
     """
     offsets = [tuple(int(v) for v in off) for off in offsets]
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         aff = embedding_affinities_3d(net(x), offsets)
-        return _fill_nearest_borders(aff, offsets).clamp_(0.0, 1.0)
+        return fill_nearest_borders(aff, offsets).clamp_(0.0, 1.0)
 
     if isinstance(net, nn.Module):
         # let predict_sliding_window manage device and eval mode of the wrapped module
@@ -491,7 +462,7 @@ def embedding_affinity_fn(
 
 def embedding_volume_affinities(
     emb: np.ndarray,
-    offsets: Sequence[Sequence[int]] = TEACHER_OFFSETS[:3],
+    offsets: Sequence[Sequence[int]] = NEAREST_OFFSETS,
     *,
     chunk_z: int = 16,
     device: str | torch.device = "auto",
@@ -534,7 +505,7 @@ def embedding_volume_affinities(
             aff = embedding_affinities_3d(e.to(dev)[None], offsets)[0]
             out[:, z0:z1] = aff[:, z0 - lo : z1 - lo].clamp_(0.0, 1.0).cpu().numpy()
     # borders are filled on the host, after stitching, so only the volume's own borders count
-    _fill_nearest_borders(torch.from_numpy(out)[None], offsets)
+    fill_nearest_borders(out, offsets)
     return out
 
 

@@ -146,12 +146,6 @@ def load_spec(run_dir: Path) -> RunSpec:
         raise ValueError(f"{cfg}: not a run specification written by `bench run` ({exc})") from None
 
 
-def _supports_long_range(method) -> bool:
-    from bench.method import Method
-
-    return type(method).predict_long_range is not Method.predict_long_range
-
-
 def _check_labels_nonnegative(dataset) -> None:
     """Read signed label arrays once, section slab by slab, so that a negative id is reported
     before training rather than after it (unsigned labels cannot be negative)."""
@@ -192,10 +186,9 @@ def prepare(spec: RunSpec, store: ResultsStore):
         profile=spec.profile,
         device=str(device),
         seed=spec.seed,
-        **({"checkpoint": spec.checkpoint} if spec.checkpoint else {}),
         **spec.overrides,
     )
-    if "mws" in spec.postprocess and not _supports_long_range(method):
+    if "mws" in spec.postprocess and not method.long_range:
         if spec.postprocess == ["mws"]:
             raise ValueError(f"--postprocess mws needs long-range affinities, which method "
                              f"{spec.method!r} does not predict (use waterz or lmc with it)")
@@ -259,6 +252,7 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     summary_file = run_dir / "train_summary.json"
     if spec.checkpoint:
         log.info("using checkpoint %s, no training", spec.checkpoint)
+        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
@@ -316,7 +310,8 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
         "run_id": run_dir.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": spec.method,
-        "family": method.family,
+        # a method may leave its family to the registry (entry points are "external")
+        "family": method.family or METHODS.get(spec.method).family,
         "dataset": dataset.name,  # a file spec's short safe name, never a path
         "split": "test",
         "split_hash": dataset.split_hash(),

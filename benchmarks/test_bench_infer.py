@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import perf_infer
+from bench.perf import infer as perf_infer
 from benchmarks.conftest import best_seconds, record_ratio
 
 

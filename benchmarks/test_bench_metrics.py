@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.perf import metrics as perf
 from benchmarks.conftest import best_seconds, record_ratio
-from metrics import perf
 from metrics.evaluate import evaluate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.segment import perf as segment_perf
+from bench.perf import segment as segment_perf
 from bench.segment import segment, sweep
 from benchmarks.conftest import best_seconds, record_ratio
 

@@ -1,6 +1,6 @@
-"""CAD (cross-dimension affinity distillation, CVPR 2024) re-implemented from CAD_SPEC.md.
+"""CAD (cross-dimension affinity distillation, CVPR 2024), re-implemented; see docs/cad.md.
 
 Importing the package registers the methods ``cad``, ``cad-nofgi`` and ``cad-nodistill``.
 """
 
-from cad import method as _method  # noqa: F401  (registration side effect)
+from cad import methods as _methods  # noqa: F401  (registration side effect)

@@ -1,4 +1,4 @@
-"""Import of the authors' released CAD student checkpoints (CAD_SPEC.md section 8).
+"""Import of the authors' released CAD student checkpoints (docs/cad.md section 8).
 
 The official ``ckpt/*.ckpt`` files are in torch's legacy (non-zip) format with the top-level
 keys ``current_iter``, ``valid_result`` and ``model_weights`` (the 2D student's state_dict, no
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from cad.student import YNetStudent
+from bench.nets.ynet import YNetStudent
 
 __all__ = ["load_official_student", "read_official_checkpoint"]
 

@@ -1,4 +1,4 @@
-"""CAD's losses (CAD_SPEC.md sections 2, 4 and 11).
+"""CAD's losses (docs/cad.md sections 2, 4 and 9).
 
 Shapes: 2D predictions/targets/weights ``(B, C, H, W)``; 3D ``(B, C, Z, Y, X)``. Channel order
 (z, y, x); affinity at v is to ``v + offset`` (negative offsets: predecessors).
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from cad.targets import LONG_RANGE_OFFSETS
+from bench.affinity import LONG_RANGE_OFFSETS
+from bench.train.losses import weighted_mse
 
 __all__ = [
     "FGITerm",
@@ -36,9 +37,6 @@ __all__ = [
     "faithful_cross_shift",
     "fgi_loss",
     "fgi_terms",
-    "loss_3d",
-    "trunc_slice_loss",
-    "weighted_mse",
 ]
 
 MODES = ("faithful", "fixed")
@@ -54,84 +52,6 @@ _FAITHFUL_FGI_BOUND = 16
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-
-
-def weighted_mse(
-    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, spatial_dims: int
-) -> torch.Tensor:
-    """Official WeightedMSE: ``sum(w (p - t)^2) / (B * prod(spatial))``.
-
-    Not divided by the channel count: a ``(B, 3, H, W)`` input with ``spatial_dims=2`` sums its
-    three per-channel means (CAD_SPEC.md section 11, item 6).
-
-    Parameters
-    ----------
-    pred, target, weight
-        Tensors of one shape ``(B, ..., *spatial)``.
-    spatial_dims
-        How many trailing dimensions are spatial.
-    """
-    if pred.shape != target.shape or pred.shape != weight.shape:
-        raise ValueError(
-            f"pred {tuple(pred.shape)}, target {tuple(target.shape)} and weight "
-            f"{tuple(weight.shape)} must have one shape"
-        )
-    if not 1 <= spatial_dims < pred.ndim:
-        raise ValueError(f"spatial_dims: expected 1..{pred.ndim - 1}, got {spatial_dims}")
-    n = pred.shape[0]
-    for s in pred.shape[pred.ndim - spatial_dims :]:
-        n *= s
-    if n == 0:
-        raise ValueError(f"pred: empty spatial extent {tuple(pred.shape)}")
-    return (weight * (pred - target) ** 2).sum() / n
-
-
-def trunc_slice_loss(
-    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, affs0_weight: float = 1.0
-) -> torch.Tensor:
-    """The student's 2D loss on trunc affinities ``(B, 3, H, W)``.
-
-    ``affs0_weight * WMSE(z) + WMSE(y, rows >= 1) + WMSE(x, cols >= 1)``: the first row of y
-    and the first column of x have no predecessor (the network fills them by reflection).
-    """
-    if pred.ndim != 4 or pred.shape[1] != 3:
-        raise ValueError(f"pred: expected (B, 3, H, W), got {tuple(pred.shape)}")
-    lz = weighted_mse(pred[:, 0], target[:, 0], weight[:, 0], 2)
-    ly = weighted_mse(pred[:, 1, 1:, :], target[:, 1, 1:, :], weight[:, 1, 1:, :], 2)
-    lx = weighted_mse(pred[:, 2, :, 1:], target[:, 2, :, 1:], weight[:, 2, :, 1:], 2)
-    return affs0_weight * lz + ly + lx
-
-
-def loss_3d(
-    aff: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor,
-    offsets: Sequence[Sequence[int]] = LONG_RANGE_OFFSETS,
-    near_weight: float = 10.0,
-) -> torch.Tensor:
-    """The teacher's loss ``sum_c w_c WMSE(valid part of channel c)``.
-
-    Parameters
-    ----------
-    aff, target, weight
-        ``(B, C, Z, Y, X)``; ``aff`` holds raw cosines (zero borders).
-    offsets
-        ``(dz, dy, dx)`` per channel (negative); the first ``|d|`` positions along each axis
-        have no partner and are left out.
-    near_weight
-        ``w_c`` for the three nearest channels (``affs0_weight`` 10 in the official 3D config);
-        the others get 1.
-    """
-    if aff.ndim != 5 or aff.shape[1] != len(offsets):
-        raise ValueError(f"aff: expected (B, {len(offsets)}, Z, Y, X), got {tuple(aff.shape)}")
-    total = aff.new_zeros(())
-    for c, off in enumerate(offsets):
-        if any(-o >= n for o, n in zip(off, aff.shape[2:], strict=True)):
-            continue  # no valid voxel in this channel for this patch size
-        valid = (slice(None), c, *(slice(-o, None) for o in off))
-        w = near_weight if c < 3 else 1.0
-        total = total + w * weighted_mse(aff[valid], target[valid], weight[valid], 3)
-    return total
 
 
 def faithful_cross_shift(z: int) -> int:

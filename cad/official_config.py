@@ -1,6 +1,6 @@
 """Read the official CAD YAML configs and map them onto our ``cad`` recipe.
 
-The official code takes two files (CAD_SPEC.md appendix): a 2D student config (``--cfg``, e.g.
+The official code takes two files (docs/cad.md section 10): a 2D student config (``--cfg``, e.g.
 ``2d_wafer4_bs16_ps256_loss0.0_slice1.0_cross1.0_interaction1.0.yaml``) and a 3D teacher config
 (``--cfg_3d``, e.g. ``3d_wafer4_h160_noft_lr_ratio1_ft10000.yaml``). Keys that change what is
 trained become recipe overrides; keys that name things we fix (the architecture, the loss form)
@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from cad.config import load_recipe
+from bench.train.recipe import load_recipe
+from cad.methods import CAD_RECIPE
 
 __all__ = ["looks_official", "official_overrides", "recipe_from_official"]
 
@@ -204,4 +205,4 @@ def recipe_from_official(
     """
     overrides, info = official_overrides(cfg_2d, cfg_3d)
     overrides.update(extra or {})
-    return load_recipe(method, profile, overrides), info
+    return load_recipe(CAD_RECIPE, profile, overrides, method=method), info

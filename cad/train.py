@@ -1,12 +1,12 @@
-"""Training steps: CAD's joint student/teacher loop and the 2D and 3D baselines' loops.
+"""CAD's training step: the joint student/teacher iteration.
 
-Each ``*_step_fn`` returns the callable that :func:`bench.train_utils.run_training` runs once
-per iteration; it draws its batch from a :class:`cad.sampling.PatchSampler`, computes the
-losses of :mod:`cad.losses` and takes one optimiser step. Tensors are ``(B, C, Z, Y, X)`` (3D)
-or ``(B, C, H, W)`` (2D); affinities follow the waterz convention (value at v = affinity of v
-to ``v + offset``).
+Like the 2D and 3D steps of :mod:`bench.train.steps`, :func:`cad_step_fn` returns the callable
+that :func:`bench.train.loop.run_training` runs once per iteration; it draws its batch from a
+:class:`bench.train.sampler.PatchSampler`, computes the losses of :mod:`bench.train.losses` and
+:mod:`cad.losses` and takes one optimiser step. Tensors are ``(B, C, Z, Y, X)`` (3D) or
+``(B, C, H, W)`` (2D); affinities follow :mod:`bench.affinity`.
 
-CAD iteration (CAD_SPEC.md section 4), D = patch depth:
+CAD iteration (docs/cad.md section 4), D = patch depth:
 
 1. ``faithful`` only: a "dead" no-grad 2D batch through the student in train mode (its loss
    is never used; it only moves BatchNorm running statistics, as in the official code).
@@ -34,27 +34,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.augment import AugmentConfig
-from bench.train_utils import autocast
-from cad.affinity import (
+from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
     l2_normalize,
     teacher_distill_targets,
     trunc_affinities,
 )
-from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms, loss_3d, trunc_slice_loss
-from cad.sampling import PatchSampler
+from bench.train.augment import AugmentConfig
+from bench.train.loop import autocast
+from bench.train.losses import loss_3d, trunc_slice_loss
+from bench.train.sampler import PatchSampler
+from bench.train.steps import student_pair
+from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms
 
-__all__ = ["CAD_COLUMNS", "cad_step_fn", "net2d_step_fn", "net3d_step_fn"]
+__all__ = ["CAD_COLUMNS", "cad_step_fn"]
 
 CAD_COLUMNS = ["loss", "loss_3d", "loss_slice", "loss_cross", "loss_int", "distill_on"]
-
-
-def _student_pair(student: nn.Module, x: torch.Tensor, device: torch.device, amp: bool):
-    with autocast(device, amp):
-        e_t, e_tn = student(x)
-    return e_t.float(), e_tn.float()
 
 
 def cad_step_fn(
@@ -92,7 +88,7 @@ def cad_step_fn(
                 int(recipe["batch_2d"]), int(recipe["patch_2d"]), int(recipe["padding_2d"]), aug2
             )
             with torch.no_grad():
-                _student_pair(student, x2.to(device), device, amp)
+                student_pair(student, x2.to(device), device, amp)
         x, t, wt = (
             a.to(device)
             for a in sampler.batch_3d(
@@ -116,7 +112,7 @@ def cad_step_fn(
         l_cross = x.new_zeros(())
         l_int = x.new_zeros(())
         for z in range(depth - 1):
-            e_t, e_tn = _student_pair(student, x[:, 0, z : z + 2], device, amp)
+            e_t, e_tn = student_pair(student, x[:, 0, z : z + 2], device, amp)
             p2 = trunc_affinities(e_t, e_tn)
             tz, wz = t[:, :3, z + 1], wt[:, :3, z + 1]
             l_slice = l_slice + trunc_slice_loss(p2, tz, wz, a0_2d)
@@ -145,78 +141,5 @@ def cad_step_fn(
             "loss_int": float(l_int.detach()),
             "distill_on": int(distill),
         }
-
-    return step
-
-
-def net2d_step_fn(
-    student: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    sampler: PatchSampler,
-    recipe: dict[str, Any],
-    device: torch.device,
-) -> Callable[[int], dict[str, float]]:
-    """The 2D baseline: the Y-net on random section pairs with its own trunc loss only."""
-    aug = AugmentConfig.from_dict(recipe["augment"])
-    amp = bool(recipe["amp"])
-    a0 = float(recipe["affs0_weight"])
-
-    def step(it: int) -> dict[str, float]:
-        student.train()
-        x, t, w = (
-            a.to(device)
-            for a in sampler.batch_2d(
-                int(recipe["batch_2d"]), int(recipe["patch_2d"]), int(recipe["padding_2d"]), aug
-            )
-        )
-        e_t, e_tn = _student_pair(student, x, device, amp)
-        loss = trunc_slice_loss(trunc_affinities(e_t, e_tn), t, w, a0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": float(loss.detach())}
-
-    return step
-
-
-def net3d_step_fn(
-    net: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    sampler: PatchSampler,
-    recipe: dict[str, Any],
-    device: torch.device,
-    output_shape: tuple[int, int, int] | None = None,
-) -> Callable[[int], dict[str, float]]:
-    """A 3D embedding net with the teacher's 12-channel loss.
-
-    ``output_shape`` is the net's output for an input of ``recipe["patch_3d"]`` when it differs
-    (valid convolutions): the labels are centre-cropped to it before the targets are made.
-    """
-    aug = AugmentConfig.from_dict(recipe["augment"])
-    amp = bool(recipe["amp"])
-    a0 = float(recipe["affs0_weight"])
-    shape = tuple(int(v) for v in recipe["patch_3d"])
-
-    def step(it: int) -> dict[str, float]:
-        net.train()
-        x, t, w = (
-            a.to(device)
-            for a in sampler.batch_3d(
-                int(recipe["batch_3d"]),
-                shape,
-                int(recipe["padding_3d"]),
-                aug,
-                output_shape,
-                weights=recipe["weights_3d"],
-            )
-        )
-        with autocast(device, amp):
-            emb = net(x)
-        aff = embedding_affinities_3d(emb.float(), TEACHER_OFFSETS)
-        loss = loss_3d(aff, t, w, TEACHER_OFFSETS, near_weight=a0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": float(loss.detach())}
 
     return step

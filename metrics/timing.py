@@ -5,11 +5,17 @@ Linux the kernel's high-water mark is reset first (``/proc/self/clear_refs``), s
 exact for the timed region; where that is not allowed, a thread samples RSS every millisecond
 (a lower bound). GPU peak memory is ``torch.cuda.max_memory_allocated`` (tensors allocated by
 PyTorch; other CUDA libraries are not seen).
+
+This is the project's one memory meter: :class:`RssPeak` (peak over a region),
+:func:`current_rss_bytes` and :func:`lifetime_peak_rss_bytes` are what the harness's result rows,
+the post-processing statistics and every ``perf`` benchmark report.
 """
 
 from __future__ import annotations
 
 import os
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,13 +43,24 @@ def current_rss_bytes() -> int | None:
     return None if kib is None else kib * 1024
 
 
-class _RssPeak:
-    """Peak RSS between start() and stop()."""
+def lifetime_peak_rss_bytes() -> int:
+    """Peak resident set size of this process since it started (``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # kilobytes on Linux, bytes on macOS
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+class RssPeak:
+    """Peak RSS between :meth:`start` and :meth:`stop` (bytes; None where unknown).
+
+    ``exact`` tells whether the kernel's high-water mark was reset for the region (Linux);
+    otherwise the peak is sampled every ``interval_s`` (a lower bound).
+    """
 
     def __init__(self, interval_s: float = 0.001):
         self.interval_s = interval_s
         self.baseline: int | None = None
-        self._hwm_reset = False
+        self.exact = False
         self._peak = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -53,10 +70,10 @@ class _RssPeak:
         try:  # "5" resets the peak RSS (VmHWM) of this process (Linux >= 4.0)
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
-            self._hwm_reset = _status_kib("VmHWM") is not None
+            self.exact = _status_kib("VmHWM") is not None
         except OSError:
-            self._hwm_reset = False
-        if not self._hwm_reset and self.baseline is not None:
+            self.exact = False
+        if not self.exact and self.baseline is not None:
             self._peak = self.baseline
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -68,7 +85,7 @@ class _RssPeak:
             time.sleep(self.interval_s)
 
     def stop(self) -> int | None:
-        if self._hwm_reset:
+        if self.exact:
             kib = _status_kib("VmHWM")
             return None if kib is None else kib * 1024
         if self._thread is None:
@@ -131,7 +148,7 @@ def track(n_voxels: int, *, device: Any = None) -> Iterator[dict[str, Any]]:
 
         torch.cuda.synchronize(cuda)
         torch.cuda.reset_peak_memory_stats(cuda)
-    rss = _RssPeak()
+    rss = RssPeak()
     rss.start()
     t0 = time.perf_counter()
     try:

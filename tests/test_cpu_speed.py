@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.nets3d import ZLastConv3d
+from bench.nets.unet3d import ZLastConv3d
 
 
 @pytest.mark.parametrize("kernel, padding, stride, bias", [

@@ -19,7 +19,7 @@ def _torchrun(tmp: Path, nproc: int, *extra: str, method: str = "unet2d",
               iters: int = 3) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-           "--standalone", "-m", "bench.distributed", "--method", method,
+           "--standalone", "-m", "bench.train.ddp", "--method", method,
            "--profile", "smoke", "--run-dir", str(tmp), "--iters", str(iters),
            "--backend", "gloo", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -64,7 +64,7 @@ def test_cad_trains_under_ddp_through_distillation(tmp_path):
 def test_without_torchrun_the_entry_point_explains_itself(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-m", "bench.distributed", "--method", "unet2d",
+    proc = subprocess.run([sys.executable, "-m", "bench.train.ddp", "--method", "unet2d",
                            "--run-dir", str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "torchrun" in proc.stderr

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from bench.affinity.embedding import trunc_affinities
 from bench.infer import predict_section_pairs
-from cad.affinity import trunc_affinities
 from cad.checkpoint import load_official_student, read_official_checkpoint
 
 TOL = 1e-4

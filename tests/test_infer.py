@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.nets3d import SuperhumanUNet3D
+from bench.affinity.embedding import embedding_affinities_3d, trunc_affinities
 from bench.infer import (
     embedding_affinity_fn,
     embedding_volume_affinities,
@@ -18,7 +18,7 @@ from bench.infer import (
     predict_sliding_window,
     tile_starts,
 )
-from cad.affinity import embedding_affinities_3d, trunc_affinities
+from bench.nets.unet3d import SuperhumanUNet3D
 
 
 class LocalPairNet(nn.Module):
@@ -194,7 +194,7 @@ def test_perf_infer_runs_and_writes_json(tmp_path, capsys):
     import argparse
     import json
 
-    from bench import perf_infer
+    from bench.perf import infer as perf_infer
 
     parser = argparse.ArgumentParser()
     perf_infer.add_arguments(parser)

@@ -3,16 +3,9 @@
 import pytest
 import torch
 
-from cad.losses import (
-    cross_loss,
-    faithful_cross_shift,
-    fgi_loss,
-    fgi_terms,
-    loss_3d,
-    trunc_slice_loss,
-    weighted_mse,
-)
-from cad.targets import LONG_RANGE_OFFSETS
+from bench.affinity import LONG_RANGE_OFFSETS
+from bench.train.losses import loss_3d, trunc_slice_loss, weighted_mse
+from cad.losses import cross_loss, faithful_cross_shift, fgi_loss, fgi_terms
 
 
 def test_weighted_mse_is_not_divided_by_channels():

@@ -87,7 +87,7 @@ def test_eval_bad_inputs(tmp_path, pair, capsys):
 
 
 def test_perf_small_run_agrees_with_references(capsys):
-    from metrics import perf
+    from bench.perf import metrics as perf
 
     rc = perf.main(["--shape", "10", "200", "210", "--repeat", "1", "--json"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

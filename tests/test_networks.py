@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
-from cad.affinity import (
+from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
     teacher_distill_targets,
     trunc_affinities,
 )
-from cad.student import YNetStudent
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 
 
 def n_params(net: torch.nn.Module) -> int:
@@ -27,7 +27,7 @@ def test_student_size_and_keys():
     sd = net.state_dict()
     assert n_params(net) == 900_816
     assert len(sd) == 158
-    # spot checks of the official key paths and shapes (CAD_SPEC.md section 8)
+    # spot checks of the official key paths and shapes (docs/cad.md section 8)
     assert tuple(sd["inc.conv.conv.0.weight"].shape) == (16, 1, 3, 3)
     assert tuple(sd["down.0.mpconv.1.conv.0.weight"].shape) == (32, 16, 3, 3)
     assert tuple(sd["down.3.mpconv.1.conv.3.weight"].shape) == (128, 128, 3, 3)

@@ -342,13 +342,14 @@ def test_resume_with_another_method_or_profile_is_refused(stub, tmp_path, capsys
 
 
 def test_run_help_shows_a_recipe_key_that_exists(capsys):
-    from cad.config import load_recipe
+    from bench.train.recipe import load_recipe
+    from cad.methods import CAD_RECIPE
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     example = text.split("e.g. --set ")[1].split("=")[0]
-    assert example in load_recipe("cad", "quick")
+    assert example in load_recipe(CAD_RECIPE, "quick")
 
 
 def test_interrupted_run_prints_the_resume_command(stub, tmp_path, capsys):
@@ -396,7 +397,7 @@ def test_threads_option_is_used_and_recorded(stub, tmp_path):
 
 
 def test_perf_train_measures_alone_and_busy_in_one_run():
-    from bench.perf_train import measure
+    from bench.perf.train import measure
 
     r = measure("unet2d", "smoke", iters=1, threads=1)
     assert r["seconds_per_iter_alone"] > 0 and r["seconds_per_iter_busy"] > 0

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
-from cad.affinity import TEACHER_OFFSETS
-from cad.targets import (
-    LONG_RANGE_OFFSETS,
+from bench.affinity import LONG_RANGE_OFFSETS, affinities_from_labels, fill_nearest_borders
+from bench.affinity.embedding import TEACHER_OFFSETS
+from bench.train.targets import (
     long_range_targets,
     pair_targets,
-    seg_to_aff,
     seg_widen_border,
     weight_binary_ratio,
     weight_binary_ratio_per_channel,
@@ -20,9 +20,9 @@ def test_long_range_offsets_match_the_teacher_channels():
     assert LONG_RANGE_OFFSETS[9] == (-4, 0, 0) and LONG_RANGE_OFFSETS[11] == (0, 0, -27)
 
 
-def test_seg_to_aff_hand_computed_with_both_pads():
+def test_affinities_from_labels_hand_computed_with_both_pads():
     seg = np.array([[[1, 1, 2], [0, 2, 2]], [[1, 1, 2], [3, 2, 2]]], np.uint64)  # (2, 2, 3)
-    aff = seg_to_aff(seg, pad="")
+    aff = affinities_from_labels(seg, pad="")
     # z: section 1 vs section 0; 0 where either is background
     np.testing.assert_array_equal(aff[0, 1], [[1, 1, 1], [0, 1, 1]])
     # y: row 1 vs row 0
@@ -31,7 +31,7 @@ def test_seg_to_aff_hand_computed_with_both_pads():
     np.testing.assert_array_equal(aff[2, :, :, 1:], [[[1, 0], [0, 1]], [[1, 0], [0, 1]]])
     # pad='': the entries without predecessor stay 0
     assert aff[0, 0].sum() == 0 and aff[1, :, 0].sum() == 0 and aff[2, :, :, 0].sum() == 0
-    rep = seg_to_aff(seg, pad="replicate")
+    rep = affinities_from_labels(seg, pad="replicate")
     np.testing.assert_array_equal(rep[0, 0], seg[0] > 0)
     np.testing.assert_array_equal(rep[1, :, 0], seg[:, 0] > 0)
     np.testing.assert_array_equal(rep[2, :, :, 0], seg[:, :, 0] > 0)
@@ -39,18 +39,34 @@ def test_seg_to_aff_hand_computed_with_both_pads():
     assert aff.dtype == np.float32 and aff.shape == (3, 2, 2, 3)
 
 
-def test_seg_to_aff_long_range_and_errors():
+def test_affinities_from_labels_long_range_and_errors():
     seg = np.ones((5, 4, 4), np.uint32)
     seg[2] = 7
-    aff = seg_to_aff(seg, [(-2, 0, 0), (0, 0, -3)], pad="")
+    aff = affinities_from_labels(seg, [(-2, 0, 0), (0, 0, -3)], pad="")
     np.testing.assert_array_equal(aff[0, 2:, 0, 0], [0, 1, 0])  # z=2 (7) vs 0; z=3 vs 1; z=4 vs 2
     assert aff[1, :, :, :3].sum() == 0 and aff[1, :, :, 3].all()
     with pytest.raises(ValueError, match="replicate"):
-        seg_to_aff(seg, [(-2, 0, 0)], pad="replicate")
-    with pytest.raises(ValueError, match="positive"):
-        seg_to_aff(seg, [(1, 0, 0)], pad="")
+        affinities_from_labels(seg, [(-2, 0, 0)], pad="replicate")
+    # a positive offset looks forward: the mirror image of the negative one
+    fwd = affinities_from_labels(seg, [(2, 0, 0)])
+    np.testing.assert_array_equal(fwd[0, :-2], aff[0, 2:])
+    assert fwd[0, -2:].sum() == 0
     with pytest.raises(ValueError, match=r"\(Z, Y, X\)"):
-        seg_to_aff(seg[0])
+        affinities_from_labels(seg[0])
+
+
+def test_fill_nearest_borders_copies_the_adjacent_plane_in_numpy_and_torch():
+    affs = np.arange(3 * 3 * 4 * 5, dtype=np.float32).reshape(3, 3, 4, 5)
+    filled = fill_nearest_borders(affs.copy(), [(-1, 0, 0), (0, -1, 0), (0, 0, -1)])
+    np.testing.assert_array_equal(filled[0, 0], affs[0, 1])
+    np.testing.assert_array_equal(filled[1, :, 0], affs[1, :, 1])
+    np.testing.assert_array_equal(filled[2, :, :, 0], affs[2, :, :, 1])
+    np.testing.assert_array_equal(filled[:, 1:, 1:, 1:], affs[:, 1:, 1:, 1:])
+    # a batched tensor, and a long-range channel that is left alone
+    t = torch.from_numpy(affs[None, :2].copy())
+    fill_nearest_borders(t, [(0, 0, -1), (-3, 0, 0)])
+    np.testing.assert_array_equal(t[0, 0, :, :, 0].numpy(), affs[0, :, :, 1])
+    np.testing.assert_array_equal(t[0, 1].numpy(), affs[1])
 
 
 def test_seg_widen_border_hand_computed():
@@ -99,11 +115,11 @@ def test_long_range_and_pair_targets():
     seg = rng.integers(0, 3, (6, 30, 30)).astype(np.uint64)
     t, w = long_range_targets(seg)
     assert t.shape == w.shape == (12, 6, 30, 30)
-    np.testing.assert_array_equal(t, seg_to_aff(seg, LONG_RANGE_OFFSETS, pad=""))
+    np.testing.assert_array_equal(t, affinities_from_labels(seg, LONG_RANGE_OFFSETS, pad=""))
     np.testing.assert_array_equal(w, weight_binary_ratio(t))  # one ratio, borders included
     assert t[9, :4].sum() == 0 and t[10, :, :27].sum() == 0
     tp, wp = pair_targets(seg[:2])
-    np.testing.assert_array_equal(tp, seg_to_aff(seg[:2])[:, 1])
+    np.testing.assert_array_equal(tp, affinities_from_labels(seg[:2], pad="replicate")[:, 1])
     np.testing.assert_array_equal(wp, weight_binary_ratio_per_channel(tp))
 
 

@@ -14,12 +14,16 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from bench.augment import AugmentConfig, augment
+from baselines.methods import UNet2DMethod
+from bench.affinity import affinities_from_labels
 from bench.data.types import Volume
 from bench.registry import create_method, list_methods
-from bench.train_utils import CHECKPOINT_NAME, LOG_NAME
-from cad.config import load_recipe
-from cad.method import MODEL_NAME, affinity_agreement
+from bench.train.augment import AugmentConfig, augment
+from bench.train.loop import CHECKPOINT_NAME, LOG_NAME
+from bench.train.method import MODEL_NAME, affinity_agreement
+from bench.train.recipe import load_recipe
+from bench.train.targets import seg_widen_border
+from cad.methods import CAD_RECIPE
 from cad.official_config import official_overrides, recipe_from_official
 
 FAST_METHODS = ["cad", "cad-nofgi", "cad-nodistill", "unet2d", "superhuman3d"]
@@ -65,21 +69,23 @@ def test_registry_lists_all_methods_with_families():
 
 
 def test_load_recipe_profiles_variants_and_overrides():
-    paper = load_recipe("cad", "paper")
+    paper = load_recipe(CAD_RECIPE, "paper")
     assert paper["patch_3d"] == [18, 160, 160] and paper["eps"] == 0.01 and paper["amsgrad"]
     assert paper["start_ft"] == 10000 and paper["iters"] == 200000 and paper["batch_3d"] == 2
-    assert load_recipe("cad-nofgi", "paper")["loss_interaction_weight"] == 0.0
-    nod = load_recipe("cad-nodistill", "smoke")
+    assert load_recipe(CAD_RECIPE, "paper", method="cad-nofgi")["loss_interaction_weight"] == 0.0
+    nod = load_recipe(CAD_RECIPE, "smoke", method="cad-nodistill")
     assert nod["loss_cross_weight"] == 0.0 and nod["loss_interaction_weight"] == 0.0
-    r = load_recipe("cad", "quick", {"lr": "3e-4", "patch_3d": "[6, 32, 32]", "mode": "fixed"})
+    r = load_recipe(CAD_RECIPE, "quick", {"lr": "3e-4", "patch_3d": "[6, 32, 32]", "mode": "fixed"})
     assert r["lr"] == 3e-4 and r["patch_3d"] == [6, 32, 32] and r["mode"] == "fixed"
-    assert load_recipe("unet2d", "smoke", {"augment.p_misalign": "0.2"})["augment"][
+    assert load_recipe(UNet2DMethod.recipe_file, "smoke", {"augment.p_misalign": "0.2"})["augment"][
         "p_misalign"
     ] == pytest.approx(0.2)
     with pytest.raises(KeyError, match="valid keys: .*start_ft"):
-        load_recipe("cad", "quick", {"start_fft": "3"})
+        load_recipe(CAD_RECIPE, "quick", {"start_fft": "3"})
     with pytest.raises(ValueError, match="profile"):
-        load_recipe("cad", "huge")
+        load_recipe(CAD_RECIPE, "huge")
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_recipe("nowhere.yaml")
 
 
 def test_official_yaml_configs_map_onto_the_recipe(tmp_path):
@@ -144,7 +150,7 @@ def test_smoke_fit_decreases_loss_and_writes_checkpoint_and_log(name, overrides,
     val = volume if name == "unet2d" else None
     summary = method.fit(volume, val, run_dir=tmp_path)
     assert summary["finished"] and summary["step"] == method.config["iters"]
-    for f in (CHECKPOINT_NAME, LOG_NAME, MODEL_NAME, "recipe.yaml"):
+    for f in (CHECKPOINT_NAME, LOG_NAME, "recipe.yaml", "summary.json"):
         assert (tmp_path / f).is_file(), f
     rows = _log(tmp_path)
     assert [int(r["step"]) for r in rows] == list(range(1, method.config["iters"] + 1))
@@ -158,8 +164,13 @@ def test_smoke_fit_decreases_loss_and_writes_checkpoint_and_log(name, overrides,
     affs = method.predict(volume.raw)
     assert affs.shape == (3, *volume.shape) and affs.dtype == np.float32
     assert 0.0 <= affs.min() and affs.max() <= 1.0
-    # save/load round trip through a fresh instance
+    # the weights are written once, by the caller (the pipeline's model.pt)
+    assert not (tmp_path / MODEL_NAME).exists()
+    # save/load round trip through a fresh instance, and the same file as --checkpoint
+    method.save(tmp_path / MODEL_NAME)
     other = create_method(name, profile="smoke", device="cpu").load(tmp_path / MODEL_NAME)
+    again = create_method(name, profile="smoke", device="cpu", checkpoint=tmp_path / MODEL_NAME)
+    np.testing.assert_array_equal(again.predict(volume.raw), affs)
     for key, net in method.nets.items():
         for (k, a), b in zip(
             net.state_dict().items(), other.nets[key].state_dict().values(), strict=True
@@ -206,9 +217,7 @@ def test_resume_after_kill_matches_uninterrupted_run(volume, tmp_path):
 
 
 def test_affinity_agreement_is_perfect_for_the_ground_truth(volume):
-    from cad.targets import seg_to_aff, seg_widen_border
-
-    gt = seg_to_aff(seg_widen_border(volume.labels))
+    gt = affinities_from_labels(seg_widen_border(volume.labels), pad="replicate")
     assert affinity_agreement(gt, volume.labels) == {"aff_mae": 0.0, "boundary_f1": 1.0}
 
 
@@ -228,5 +237,5 @@ def test_official_checkpoint_predicts_golden_affinities(shared_data):
 def test_mala_smoke_fit(volume, tmp_path):
     method = create_method("mala3d", profile="smoke", device="cpu")
     summary = method.fit(volume, run_dir=tmp_path)
-    assert summary["finished"] and (tmp_path / MODEL_NAME).is_file()
+    assert summary["finished"] and (tmp_path / CHECKPOINT_NAME).is_file()
     assert len(_log(tmp_path)) == method.config["iters"]

@@ -9,12 +9,12 @@ import argparse
 import importlib
 
 TARGETS = {
-    "metrics": ("metrics.perf", "metrics vs scikit-image and waterz on a Wafer4-sized pair"),
-    "infer": ("bench.perf_infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
-    "segment": ("bench.segment.perf", "post-processing: threshold sweep vs single runs"),
-    "blockwise": ("bench.blockwise.perf", "blockwise: peak memory vs size, 1 vs 2 workers"),
-    "train": ("bench.perf_train", "training iterations/s alone and beside one busy process"),
-    "skeleton": ("bench.perf_skeleton", "skeletonisation + ERL vs VOI time on the same arrays"),
+    "metrics": ("bench.perf.metrics", "metrics vs scikit-image and waterz on a Wafer4-sized pair"),
+    "infer": ("bench.perf.infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
+    "segment": ("bench.perf.segment", "post-processing: threshold sweep vs single runs"),
+    "blockwise": ("bench.perf.blockwise", "blockwise: peak memory vs size, 1 vs 2 workers"),
+    "train": ("bench.perf.train", "training iterations/s alone and beside one busy process"),
+    "skeleton": ("bench.perf.skeleton", "skeletonisation + ERL vs VOI time on the same arrays"),
 }
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from bench.registry import METHODS
 from bench.threads import available_cores
+from bench.train.recipe import parse_value
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,7 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str):
-            try:  # YAML 1.1 reads "1e-3" (no dot) as a string; a recipe means the number
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        out[key.strip()] = parsed
+        out[key.strip()] = parse_value(value)
     return out
 
 

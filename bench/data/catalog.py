@@ -1,7 +1,7 @@
 """Dataset definitions: names, expected files, resolutions and frozen splits.
 
 Splits are part of a dataset's definition (never a method's). Real datasets follow the CAD
-paper's protocol (CAD_SPEC.md section 6); the validation split is always carved from the end
+paper's protocol (docs/data.md); the validation split is always carved from the end
 of the training sections, so test sections are never used for checkpoint or threshold choice:
 
 ============  ==========================  =======================  =========================

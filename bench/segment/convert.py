@@ -1,68 +1,45 @@
-"""Affinity offsets and conversions between labels, boundary maps and affinities.
+"""Conversions into the affinity convention of :mod:`bench.affinity`, for post-processing.
 
 Offsets follow the project convention: channel ``c`` at voxel ``v`` is the affinity of ``v`` to
 ``v + offset[c]``, with offsets negative (``v - e_axis`` for the nearest neighbours), which is
-both the waterz convention and what elf / bioimage-cpp expect.
+both the waterz convention and what elf / bioimage-cpp expect. The offsets and labels ->
+affinities live in :mod:`bench.affinity`; the latter is re-exported here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-#: nearest-neighbour offsets, channel order (z, y, x)
-NEAREST_OFFSETS: list[list[int]] = [[-1, 0, 0], [0, -1, 0], [0, 0, -1]]
+from bench import affinity
+from bench.affinity import affinities_from_labels, as_offsets, shifted_slices
+
+__all__ = [
+    "NEAREST_OFFSETS",
+    "affinities_from_boundary",
+    "affinities_from_labels",
+    "cad_teacher_offsets",
+]
+
+
+#: :data:`bench.affinity.NEAREST_OFFSETS` as lists, the form elf and bioimage-cpp take
+NEAREST_OFFSETS: list[list[int]] = [list(off) for off in affinity.NEAREST_OFFSETS]
 
 
 def cad_teacher_offsets() -> list[list[int]]:
-    """The 12 offsets of the CAD 3D teacher (CAD_SPEC section 5).
-
-    Magnitudes (z, y, x) = (1,1,1), (2,3,3), (3,9,9), (4,27,27), negative, one channel per axis
-    per magnitude, in the order z, y, x within each magnitude.
-    """
-    offsets = []
-    for mz, my, mx in ((1, 1, 1), (2, 3, 3), (3, 9, 9), (4, 27, 27)):
-        offsets += [[-mz, 0, 0], [0, -my, 0], [0, 0, -mx]]
-    return offsets
-
-
-def _shifted_pair(a: np.ndarray, offset: list[int]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """Slices ``(at_v, at_v_plus_offset)`` covering the voxels where ``v + offset`` exists."""
-    here, there = [], []
-    for d, n in zip(offset, a.shape, strict=True):
-        if d >= 0:
-            here.append(slice(0, n - d))
-            there.append(slice(d, n))
-        else:
-            here.append(slice(-d, n))
-            there.append(slice(0, n + d))
-    return tuple(here), tuple(there)
-
-
-def affinities_from_labels(
-    labels: np.ndarray, offsets: list[list[int]] | None = None
-) -> np.ndarray:
-    """Affinities ``(C, Z, Y, X)`` float32 of a label volume: 1 iff both voxels share a nonzero id.
-
-    Voxels whose partner ``v + offset`` falls outside the volume get 0 (no padding).
-    """
-    if labels.ndim != 3:
-        raise ValueError(f"labels must be (Z, Y, X), got shape {labels.shape}")
-    offsets = NEAREST_OFFSETS if offsets is None else offsets
-    affs = np.zeros((len(offsets), *labels.shape), dtype=np.float32)
-    for c, offset in enumerate(offsets):
-        here, there = _shifted_pair(labels, offset)
-        a, b = labels[here], labels[there]
-        affs[c][here] = (a == b) & (a != 0)
-    return affs
+    """The 12 offsets of the CAD 3D teacher, :data:`bench.affinity.LONG_RANGE_OFFSETS`, as lists
+    (mutex watershed's default long-range neighbourhood)."""
+    return [list(off) for off in affinity.LONG_RANGE_OFFSETS]
 
 
 def affinities_from_boundary(
-    boundary: np.ndarray, offsets: list[list[int]] | None = None
+    boundary: np.ndarray, offsets: Sequence[Sequence[int]] | None = affinity.NEAREST_OFFSETS
 ) -> np.ndarray:
     """Affinities of a boundary probability map: ``aff(v) = 1 - max(p(v), p(v + offset))``.
 
     ``boundary`` is ``(Z, Y, X)`` in [0, 1] (divide uint8 maps by 255 first). Where the partner
-    voxel is outside the volume, ``aff(v) = 1 - p(v)``.
+    voxel is outside the volume, ``aff(v) = 1 - p(v)``. ``offsets=None``: the nearest three.
     """
     if boundary.ndim != 3:
         raise ValueError(f"boundary must be (Z, Y, X), got shape {boundary.shape}")
@@ -71,10 +48,12 @@ def affinities_from_boundary(
         raise ValueError(
             f"boundary must be a probability in [0, 1], got range [{p.min()}, {p.max()}]"
         )
-    offsets = NEAREST_OFFSETS if offsets is None else offsets
-    affs = np.empty((len(offsets), *p.shape), dtype=np.float32)
-    for c, offset in enumerate(offsets):
+    offs = as_offsets(affinity.NEAREST_OFFSETS if offsets is None else offsets)
+    affs = np.empty((len(offs), *p.shape), dtype=np.float32)
+    for c, offset in enumerate(offs):
         affs[c] = 1.0 - p
-        here, there = _shifted_pair(p, offset)
-        affs[c][here] = 1.0 - np.maximum(p[here], p[there])
+        pair = shifted_slices(offset, p.shape)
+        if pair is not None:
+            here, there = pair
+            affs[c][here] = 1.0 - np.maximum(p[here], p[there])
     return affs

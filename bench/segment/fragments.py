@@ -1,4 +1,4 @@
-"""Seeded watershed fragments (over-segmentation) from affinities, as in CAD_SPEC section 7.
+"""Seeded watershed fragments (over-segmentation) from affinities, as in docs/cad.md section 7.
 
 Per section (``mode="2d"``, the CAD recipe):
 

@@ -1,6 +1,6 @@
 """Multicut of watershed fragments through elf + bioimage-cpp ("LMC" in the CAD paper).
 
-The CAD recipe (CAD_SPEC section 7), which is a plain multicut despite its name:
+The CAD recipe (docs/cad.md section 7), which is a plain multicut despite its name:
 
 1. boundary ``max(1 - A_y, 1 - A_x)``;
 2. per-section distance-transform watershed (elf, threshold 0.25, sigma_seeds 2), whose

@@ -1,4 +1,4 @@
-"""waterz agglomeration of watershed fragments (CAD_SPEC section 7).
+"""waterz agglomeration of watershed fragments (docs/cad.md section 7).
 
 Fragments (per-section seeded watershed, :mod:`bench.segment.fragments`) are merged in order of
 an edge score until the score exceeds a threshold. One agglomeration pass yields the

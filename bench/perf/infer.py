@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.nets3d import MalaUNet3D, SuperhumanUNet3D
 from bench.device import resolve_device
 from bench.infer import (
     embedding_affinity_fn,
@@ -36,11 +35,12 @@ from bench.infer import (
     predict_section_pairs,
     predict_sliding_window,
 )
-from cad.student import YNetStudent
+from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
+from bench.nets.ynet import YNetStudent
 
 METHODS = ("cad", "superhuman3d", "mala3d")
 
-#: the official 3D sliding-window protocol (CAD_SPEC.md section 7, CREMI/wafer4 padding)
+#: the official 3D sliding-window protocol (docs/cad.md section 7, CREMI/wafer4 padding)
 SH_WINDOW = (18, 160, 160)
 SH_STRIDE = (15, 80, 80)
 SH_PAD = (4, 15, 15)
@@ -203,14 +203,3 @@ def _print_table(rows: list[dict[str, Any]], shape: tuple[int, ...], device: tor
         speed = "" if r["student_speedup"] is None else f"{r['student_speedup']:.1f}"
         print(f"{r['method']:<14}{r['n_parameters']:>12,}{r['seconds']:>10.2f}"
               f"{r['voxels_per_s']:>14,.0f}{speed:>11}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m bench.perf_infer``) for use before CLI wiring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

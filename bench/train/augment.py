@@ -1,4 +1,4 @@
-"""Seeded training augmentations (CAD_SPEC.md section 6, plus misalignment and missing sections).
+"""Seeded training augmentations (docs/cad.md section 6, plus misalignment and missing sections).
 
 Arrays are ``(Z, Y, X)``: ``raw`` float32 in [0, 1], ``labels`` integer (0 = background). Every
 random draw comes from the ``numpy.random.Generator`` passed in, so a run is reproducible from

@@ -1,8 +1,9 @@
-"""Random training patches with targets, for every method (CAD_SPEC.md sections 4-6).
+"""Random training patches with targets, for every method (docs/cad.md sections 4-6).
 
 Input volumes are ``(Z, Y, X)``: raw uint8, labels integer (0 = background). Patches are drawn
 with the run's ``numpy.random.Generator``, cropped with a margin, augmented
-(:mod:`bench.augment`) and centre-cropped, then turned into targets (:mod:`cad.targets`).
+(:mod:`bench.train.augment`) and centre-cropped, then turned into targets
+(:mod:`bench.train.targets`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import fastremap
 import numpy as np
 import torch
 
-from bench.augment import AugmentConfig, augment
-from cad.targets import long_range_targets, pair_targets, seg_widen_border
+from bench.train.augment import AugmentConfig, augment
+from bench.train.targets import long_range_targets, pair_targets, seg_widen_border
 
 __all__ = ["PatchSampler", "prepare_labels"]
 

@@ -3,11 +3,11 @@
 ::
 
     # one machine, 2 processes on CPU (gloo) or 2 GPUs (nccl)
-    python -m torch.distributed.run --nproc_per_node 2 -m bench.distributed \\
+    python -m torch.distributed.run --nproc_per_node 2 -m bench.train.ddp \\
         --method unet2d --profile smoke --run-dir runs/ddp
     # two machines, 4 GPUs each (run on both; node 0 hosts the rendezvous)
     torchrun --nnodes 2 --nproc_per_node 4 --rdzv_backend c10d \\
-        --rdzv_endpoint node0:29500 -m bench.distributed --method cad --profile paper ...
+        --rdzv_endpoint node0:29500 -m bench.train.ddp --method cad --profile paper ...
 
 How it wraps the method without changing its training code: the method's networks
 (``method.nets``) are replaced by :class:`torch.nn.parallel.DistributedDataParallel` wrappers
@@ -19,7 +19,7 @@ Initial weights are identical (same seed; DDP also broadcasts rank 0's at wrap t
 BatchNorm buffers are broadcast from rank 0 at every forward (DDP default) and once more at the
 end (no SyncBatchNorm, which gloo/CPU does not support).
 
-The loop is :func:`bench.train_utils.run_training` (resumable): rank 0 checkpoints into
+The loop is :func:`bench.train.loop.run_training` (resumable): rank 0 checkpoints into
 ``--run-dir``, rank r > 0 into ``--run-dir/rank<r>`` (its own RNG state), and rank 0 writes the
 final weights ``model.pt`` (loadable by ``method.load``) and ``summary.json``.
 """
@@ -36,6 +36,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
+
+from bench.data import generate_synthetic
+from bench.registry import METHODS
+from bench.train.loop import make_adam, run_training, seed_everything
+from bench.train.method import RecipeMethod
+from bench.train.sampler import PatchSampler, prepare_labels
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -75,11 +81,6 @@ def _overrides(args: argparse.Namespace, family: str) -> dict[str, Any]:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run this rank's part of the DDP training (the process group must be initialised)."""
-    from bench.data import generate_synthetic
-    from bench.registry import METHODS
-    from bench.train_utils import make_adam, run_training, seed_everything
-    from cad.sampling import PatchSampler, prepare_labels
-
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     use_cuda = dist.get_backend() == "nccl"
@@ -88,9 +89,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     over = _overrides(args, family)
     over["device"] = str(device)
     method = METHODS.create(args.method, profile=args.profile, **over)
-    if not hasattr(method, "make_step") or not hasattr(method, "nets"):
-        raise TypeError(f"method {args.method!r} does not expose nets/make_step; DDP training "
-                        "needs a bench RecipeMethod")
+    if not isinstance(method, RecipeMethod):
+        raise TypeError(f"method {args.method!r} is not a bench.train.method.RecipeMethod; DDP "
+                        "training needs its nets and make_step")
     cfg = method.config
     seed_everything(int(cfg["seed"]))  # identical initial weights on every rank
     nets = method.nets  # the method's own dict: its make_step reads the networks from it
@@ -131,13 +132,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m torch.distributed.run --nproc_per_node N -m bench.distributed",
+        prog="python -m torch.distributed.run --nproc_per_node N -m bench.train.ddp",
         description="DDP training of a registered method (launch with torchrun)")
     add_arguments(parser)
     args = parser.parse_args(argv)
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         parser.error("RANK/WORLD_SIZE are not set: launch with torchrun "
-                     "(python -m torch.distributed.run --nproc_per_node N -m bench.distributed)")
+                     "(python -m torch.distributed.run --nproc_per_node N -m bench.train.ddp)")
     backend = args.backend
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"

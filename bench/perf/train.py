@@ -42,8 +42,8 @@ def training_step(method_name: str, profile: str, seed: int = 0):
 
     from bench.data import load_dataset
     from bench.registry import METHODS
-    from bench.train_utils import make_adam, seed_everything
-    from cad.sampling import PatchSampler, prepare_labels
+    from bench.train.loop import make_adam, seed_everything
+    from bench.train.sampler import PatchSampler, prepare_labels
 
     method = METHODS.create(method_name, profile=profile, device="cpu", seed=seed)
     if not hasattr(method, "make_step"):

@@ -1,8 +1,10 @@
 """Training recipes: one YAML file per method with per-profile defaults, plus overrides.
 
-A recipe file has a ``defaults`` mapping (the published recipe, profile ``paper``), a
-``profiles`` mapping (``smoke``, ``quick``, ``paper``) of keys that differ from the defaults and,
-for CAD, a ``variants`` mapping (``cad-nofgi``, ``cad-nodistill``) applied on top. Overrides
+Each method package keeps its recipes in its own ``configs/`` folder and passes the file to
+:func:`load_recipe` (:attr:`bench.train.method.RecipeMethod.recipe_file`). A recipe file has a
+``defaults`` mapping (the published recipe, profile ``paper``), a ``profiles`` mapping
+(``smoke``, ``quick``, ``paper``) of keys that differ from the defaults and, optionally, a
+``variants`` mapping (for CAD: ``cad-nofgi``, ``cad-nodistill``) applied on top. Overrides
 (``key=value`` from the command line, or keyword arguments) must name existing keys; dotted keys
 reach into nested mappings (``augment.p_misalign=0.1``).
 """
@@ -15,32 +17,9 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "load_recipe", "recipe_path"]
+__all__ = ["PROFILES", "load_recipe", "parse_value"]
 
 PROFILES = ("smoke", "quick", "paper")
-
-_CONFIG_DIRS = {
-    "cad": Path(__file__).parent / "configs",
-    "baselines": Path(__file__).resolve().parents[1] / "baselines" / "configs",
-}
-# method name -> (config dir, file stem)
-_FILES = {
-    "cad": ("cad", "cad"),
-    "cad-nofgi": ("cad", "cad"),
-    "cad-nodistill": ("cad", "cad"),
-    "unet2d": ("baselines", "unet2d"),
-    "superhuman3d": ("baselines", "superhuman3d"),
-    "mala3d": ("baselines", "mala3d"),
-}
-
-
-def recipe_path(method: str) -> Path:
-    """The YAML file holding ``method``'s recipe."""
-    try:
-        where, stem = _FILES[method]
-    except KeyError:
-        raise KeyError(f"no recipe for method {method!r}; known: {sorted(_FILES)}") from None
-    return _CONFIG_DIRS[where] / f"{stem}.yaml"
 
 
 def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) -> None:
@@ -85,7 +64,9 @@ def _typed(key: str, default: Any, value: Any) -> Any:
     return value
 
 
-def _parse(value: Any) -> Any:
+def parse_value(value: Any) -> Any:
+    """A recipe value given as text (``--set key=value``, keyword overrides) parsed as YAML, with
+    ``3e-4``-style numbers read as floats (YAML 1.1 reads them as strings). Non-strings pass."""
     if not isinstance(value, str):
         return value
     parsed = yaml.safe_load(value)
@@ -109,21 +90,28 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
 
 
 def load_recipe(
-    method: str, profile: str = "quick", overrides: dict[str, Any] | None = None
+    path: str | Path,
+    profile: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    *,
+    method: str | None = None,
 ) -> dict[str, Any]:
-    """The resolved recipe of ``method`` for ``profile`` with ``overrides`` applied.
+    """The resolved recipe in the YAML file ``path`` for ``profile`` with ``overrides`` applied.
 
     Parameters
     ----------
-    method
-        Registry name (``cad``, ``cad-nofgi``, ``cad-nodistill``, ``unet2d``, ``superhuman3d``,
-        ``mala3d``).
+    path
+        The method's recipe file, e.g. ``cad/configs/cad.yaml``.
     profile
         ``smoke`` (seconds, tests), ``quick`` (minutes on a CPU) or ``paper`` (published recipe).
     overrides
         ``{key: value}``; string values are parsed with ``yaml.safe_load`` (so ``"1e-3"``,
         ``"[8, 64, 64]"`` and ``"true"`` work). Unknown keys raise ``KeyError`` listing the
         valid ones.
+
+    method
+        Registry name of the method (default: the file's stem); selects the file's
+        ``variants`` entry of that name, if any.
 
     Returns
     -------
@@ -132,14 +120,19 @@ def load_recipe(
     """
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
-    path = recipe_path(method)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe file {str(path)!r} does not exist")
+    method = method or path.stem
     with open(path) as f:
         doc = yaml.safe_load(f)
+    if not isinstance(doc, dict) or not isinstance(doc.get("defaults"), dict):
+        raise ValueError(f"{path}: expected a YAML mapping with a 'defaults' mapping")
     recipe = copy.deepcopy(doc["defaults"])
     _merge(recipe, doc.get("profiles", {}).get(profile, {}) or {}, f"{path.name}:{profile}:", True)
     _merge(recipe, doc.get("variants", {}).get(method, {}) or {}, f"{path.name}:{method}:", True)
     for key, value in (overrides or {}).items():
-        _merge(recipe, _nest(key, _parse(value)), "", True)
+        _merge(recipe, _nest(key, parse_value(value)), "", True)
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe

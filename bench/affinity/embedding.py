@@ -1,9 +1,10 @@
-"""Embeddings -> affinities, as CAD computes them (CAD_SPEC.md section 2).
+"""Embeddings -> affinities (torch), in the convention of :mod:`bench.affinity`.
 
-Conventions: affinities are ``(B, C, ...)`` with channel order (z, y, x) for the nearest
-neighbours; the value at voxel v is the affinity of v to its predecessor ``v - e_axis`` (or,
-for the long-range 3D channels, to ``v + offset`` with a negative offset), the waterz
-convention. Embeddings are L2-normalised over channels before any inner product.
+Affinities are ``(B, C, ...)`` with channel order (z, y, x) for the nearest neighbours; the
+value at voxel v is the affinity of v to ``v + offset`` (negative offsets: predecessors).
+Embeddings are L2-normalised over channels before any inner product, as CAD does
+(docs/cad.md): the 2D section-pair ("trunc") affinities of the Y-net and the cosine affinities
+of a 3D embedding.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS, as_offsets, fill_nearest_borders
+from bench.affinity import shifted_slices as _shifted_slices
+
 __all__ = [
     "TEACHER_OFFSETS",
     "embedding_affinities_3d",
@@ -21,12 +25,8 @@ __all__ = [
     "trunc_affinities",
 ]
 
-#: The 12 offsets (z, y, x) of the 3D teacher's affinity channels (``embedding_mode`` 5), in
-#: channel order: shifts [1,1,1,2,3,3,3,9,9,4,27,27], axis = channel mod 3.
-TEACHER_OFFSETS: tuple[tuple[int, int, int], ...] = tuple(
-    tuple(-s if axis == c % 3 else 0 for axis in range(3))  # type: ignore[misc]
-    for c, s in enumerate([1, 1, 1, 2, 3, 3, 3, 9, 9, 4, 27, 27])
-)
+#: The 12 offsets of the 3D teacher's channels: :data:`bench.affinity.LONG_RANGE_OFFSETS`.
+TEACHER_OFFSETS = LONG_RANGE_OFFSETS
 
 _EPS = 1e-12
 
@@ -79,13 +79,6 @@ def trunc_affinities(emb_prev: torch.Tensor, emb_curr: torch.Tensor) -> torch.Te
     return torch.cat([aff_z, aff_y, aff_x], dim=1)
 
 
-def _shift_slices(offset: int, size: int) -> tuple[slice, slice]:
-    """(destination, source) slices so that ``dst[v] = src[v + offset]`` where both exist."""
-    if offset <= 0:
-        return slice(-offset, size), slice(0, size + offset)
-    return slice(0, size - offset), slice(offset, size)
-
-
 def embedding_affinities_3d(
     emb: torch.Tensor, offsets: Sequence[Sequence[int]] = TEACHER_OFFSETS
 ) -> torch.Tensor:
@@ -107,16 +100,15 @@ def embedding_affinities_3d(
         which the loss leaves out.
     """
     _check_emb("emb", emb, 5)
-    offsets = [tuple(int(o) for o in off) for off in offsets]
-    if not offsets or any(len(off) != 3 for off in offsets):
-        raise ValueError(f"offsets: expected a non-empty list of (dz, dy, dx), got {offsets}")
+    offsets = as_offsets(offsets)
     e = l2_normalize(emb)
     b, _, *shape = e.shape
     out = e.new_zeros((b, len(offsets), *shape))
     for c, off in enumerate(offsets):
-        if any(abs(o) >= n for o, n in zip(off, shape, strict=True)):
+        pair = _shifted_slices(off, shape)
+        if pair is None:
             continue  # no voxel has a partner inside the volume: the channel stays 0
-        dst, src = zip(*(_shift_slices(o, n) for o, n in zip(off, shape, strict=True)), strict=True)
+        dst, src = pair
         dot = (e[(slice(None), slice(None), *dst)] * e[(slice(None), slice(None), *src)]).sum(1)
         out[(slice(None), c, *dst)] = dot
     return out
@@ -126,7 +118,8 @@ def teacher_distill_targets(aff3d: torch.Tensor) -> torch.Tensor:
     """The teacher's nearest-neighbour affinities used as distillation targets (P3).
 
     Takes channels 0-2 (z, y, x at distance 1) of :func:`embedding_affinities_3d`'s output,
-    fills the zero border of each (index 0 along its own axis) with index 1, then applies ReLU.
+    fills the zero border of each (:func:`bench.affinity.fill_nearest_borders`: index 0 along
+    its own axis gets index 1), then applies ReLU.
 
     Parameters
     ----------
@@ -143,8 +136,4 @@ def teacher_distill_targets(aff3d: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"aff3d: expected at least 3 channels (z, y, x), got {aff3d.shape[1]}")
     if min(aff3d.shape[2:]) < 2:
         raise ValueError(f"aff3d: every spatial size must be >= 2, got {tuple(aff3d.shape[2:])}")
-    t = aff3d[:, :3].clone()
-    t[:, 0, 0] = t[:, 0, 1]
-    t[:, 1, :, 0] = t[:, 1, :, 1]
-    t[:, 2, :, :, 0] = t[:, 2, :, :, 1]
-    return torch.relu(t)
+    return torch.relu(fill_nearest_borders(aff3d[:, :3].clone(), NEAREST_OFFSETS))

@@ -1,6 +1,6 @@
 """The CAD 2D student: a Y-shaped U-Net over a pair of consecutive sections.
 
-Re-implemented from the description in CAD_SPEC.md section 1 (``CoDetectionCNN`` of the
+Re-implemented from the description in docs/cad.md section 1 (``CoDetectionCNN`` of the
 official code). Module and parameter names follow the official state_dict exactly, so the
 authors' released checkpoints load with strict key matching (see :mod:`cad.checkpoint`).
 
@@ -13,7 +13,7 @@ Layout (B = batch, H and W multiples of 16)::
 ``inc`` and ``down.0`` are shared by the two sections; every decoder block upsamples its input
 bilinearly x2 (align_corners=True), concatenates ``[skip, upsampled]`` and applies a
 double-conv block. The outputs are raw 16-channel embeddings (no sigmoid); affinities are made
-from them by :func:`cad.affinity.trunc_affinities`.
+from them by :func:`bench.affinity.embedding.trunc_affinities`.
 """
 
 from __future__ import annotations

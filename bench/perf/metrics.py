@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m metrics.perf", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.perf.metrics", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

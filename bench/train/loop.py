@@ -8,7 +8,6 @@ that checkpoint are dropped from the CSV so the log matches the resumed state.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import random
 import sys
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from bench.atomic import atomic_open
-from bench.device import resolve_device
+from bench.device import autocast, resolve_device
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -73,13 +72,6 @@ def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA when ``enabled``; a no-op on CPU (AMP only on GPU)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def make_adam(groups: list[dict[str, Any]], recipe: dict[str, Any]) -> torch.optim.Adam:
@@ -155,8 +147,8 @@ def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
 def recalibrate_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """Re-estimate BatchNorm running statistics as exact averages over ``batches``.
 
-    Needed for nets trained with a tiny BN momentum (the teacher's 0.001, CAD_SPEC.md section
-    11 item 8), whose running stats are unusable after a short run. Returns the number of BN
+    Needed for nets trained with a tiny BN momentum (the teacher's 0.001, docs/cad.md
+    section 3), whose running stats are unusable after a short run. Returns the number of BN
     layers reset; the net is left in eval mode.
     """
     bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

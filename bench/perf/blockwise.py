@@ -21,7 +21,7 @@ from typing import Any
 
 _CHILD = """
 import json, sys
-from bench.blockwise.perf import _measure
+from bench.perf.blockwise import _measure
 print("RESULT " + json.dumps(_measure(json.loads(sys.argv[1]))))
 """
 

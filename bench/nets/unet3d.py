@@ -1,10 +1,10 @@
 """3D networks of the benchmark: the superhuman/PNI residual U-Net and the MALA U-Net.
 
 Both output a raw 16-channel embedding per voxel; affinities come from
-:func:`cad.affinity.embedding_affinities_3d` (CAD's teacher, ``embedding_mode`` 5). Tensors are
-``(B, C, Z, Y, X)``.
+:func:`bench.affinity.embedding.embedding_affinities_3d` (CAD's teacher, ``embedding_mode`` 5).
+Tensors are ``(B, C, Z, Y, X)``.
 
-* :class:`SuperhumanUNet3D` re-implements ``UNet_PNI_embedding`` from CAD_SPEC.md section 3
+* :class:`SuperhumanUNet3D` re-implements ``UNet_PNI_embedding`` from docs/cad.md section 3
   (CAD's 3D teacher and the ``superhuman3d`` baseline): same-size output, 1,478,036 parameters,
   196 state_dict entries with the official key names.
 * :class:`MalaUNet3D` is the MALA valid-convolution U-Net (Funke et al. 2018, as used by CAD's
@@ -31,7 +31,7 @@ def _check_input(x: torch.Tensor, in_ch: int) -> None:
 # superhuman / PNI residual U-Net
 # --------------------------------------------------------------------------------------------
 
-_BN_MOMENTUM = 0.001  # the official teacher's BatchNorm3d momentum (CAD_SPEC.md section 3)
+_BN_MOMENTUM = 0.001  # the official teacher's BatchNorm3d momentum (docs/cad.md section 3)
 
 
 class ZLastConv3d(nn.Conv3d):
@@ -225,7 +225,7 @@ class MalaUNet3D(nn.Module):
                          dec[l]  = 2 x (conv3^3 valid + lrelu)          600->300, 120->60, 24->12
         out = conv1^3 12 -> 16 (linear)
 
-    This layout gives exactly 84,020,644 parameters (the count CAD_SPEC.md gives for
+    This layout gives exactly 84,020,644 parameters (the count docs/cad.md gives for
     ``UNet3D_MALA_embedding``); a full transposed convolution instead of the depthwise one would
     give 87.75M and plain upsampling + 1x1 conv 84.00M.
 

@@ -1,4 +1,4 @@
-"""Labels -> training targets and weight maps (CAD_SPEC.md sections 4 and 5).
+"""Labels -> training targets and weight maps (docs/cad.md sections 4 and 5).
 
 Conventions: labels are ``(Z, Y, X)`` integer arrays with 0 = background/boundary; affinities
 are float32 ``(C, Z, Y, X)``. For a negative offset d the value at voxel v is the affinity of v
@@ -7,34 +7,20 @@ to ``v + d`` (for the unit offsets: to its predecessor on that axis, the waterz 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import fastremap
 import numpy as np
 from scipy import ndimage
 
+from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS, affinities_from_labels
+
 __all__ = [
-    "LONG_RANGE_OFFSETS",
-    "NEAREST_OFFSETS",
     "WEIGHT_MODES",
     "long_range_targets",
     "pair_targets",
-    "seg_to_aff",
     "seg_widen_border",
     "weight_binary_ratio",
     "weight_binary_ratio_per_channel",
 ]
-
-#: The three nearest-neighbour offsets (z, y, x), channel order of every affinity output.
-NEAREST_OFFSETS: tuple[tuple[int, int, int], ...] = ((-1, 0, 0), (0, -1, 0), (0, 0, -1))
-
-#: The 12 offsets of the teacher's targets: magnitudes (1,1,1), (2,3,3), (3,9,9), (4,27,27)
-#: along (z, y, x), all negative; same order as :data:`cad.affinity.TEACHER_OFFSETS`.
-LONG_RANGE_OFFSETS: tuple[tuple[int, int, int], ...] = tuple(
-    tuple(-s if axis == c % 3 else 0 for axis in range(3))  # type: ignore[misc]
-    for c, s in enumerate([1, 1, 1, 2, 3, 3, 3, 9, 9, 4, 27, 27])
-)
-
 
 def _check_labels(seg: np.ndarray, name: str = "seg") -> np.ndarray:
     seg = np.asarray(seg)
@@ -84,54 +70,6 @@ def seg_widen_border(seg: np.ndarray, tsz_h: int = 1) -> np.ndarray:
     return out
 
 
-def seg_to_aff(
-    seg: np.ndarray,
-    nhood: Sequence[Sequence[int]] = NEAREST_OFFSETS,
-    pad: str = "replicate",
-) -> np.ndarray:
-    """Affinities of a label volume for a neighbourhood of negative offsets.
-
-    ``aff[c, v] = [seg(v) == seg(v + d_c)] * [seg(v) > 0] * [seg(v + d_c) > 0]``; voxels whose
-    partner ``v + d_c`` lies outside the volume get 0 (``pad=""``) or, with
-    ``pad="replicate"`` (only for the three nearest offsets), ``seg(v) > 0``.
-
-    Parameters
-    ----------
-    seg
-        ``(Z, Y, X)`` integer labels, 0 = background.
-    nhood
-        ``(dz, dy, dx)`` offsets, each with no positive component.
-    pad
-        ``"replicate"`` or ``""``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 ``(len(nhood), Z, Y, X)`` in {0, 1}.
-    """
-    seg = _check_labels(seg)
-    nhood = [tuple(int(o) for o in d) for d in nhood]
-    if not nhood or any(len(d) != 3 or max(d) > 0 for d in nhood):
-        raise ValueError(f"nhood: expected (dz, dy, dx) offsets with no positive part, got {nhood}")
-    if pad not in ("replicate", ""):
-        raise ValueError(f"pad: expected 'replicate' or '', got {pad!r}")
-    if pad == "replicate" and tuple(nhood) != NEAREST_OFFSETS:
-        raise ValueError(f"pad='replicate' is defined only for nhood={NEAREST_OFFSETS}")
-    fg = seg > 0
-    out = np.zeros((len(nhood), *seg.shape), np.float32)
-    for c, d in enumerate(nhood):
-        if any(-o >= n for o, n in zip(d, seg.shape, strict=True)):
-            continue
-        dst = tuple(slice(-o, n) for o, n in zip(d, seg.shape, strict=True))
-        src = tuple(slice(0, n + o) for o, n in zip(d, seg.shape, strict=True))
-        out[(c, *dst)] = (seg[dst] == seg[src]) & fg[dst] & fg[src]
-    if pad == "replicate":
-        out[0, 0] = fg[0]
-        out[1, :, 0] = fg[:, 0]
-        out[2, :, :, 0] = fg[:, :, 0]
-    return out
-
-
 def weight_binary_ratio(target: np.ndarray) -> np.ndarray:
     """Class-balancing weights of a binary target, one ratio over the whole array.
 
@@ -175,8 +113,8 @@ WEIGHT_MODES = ("global", "per_channel")
 def long_range_targets(seg: np.ndarray, weights: str = "global") -> tuple[np.ndarray, np.ndarray]:
     """The teacher's 12-channel targets of a label patch and their weights.
 
-    Targets are :func:`seg_to_aff` with :data:`LONG_RANGE_OFFSETS` and ``pad=""`` (border
-    slabs 0).
+    Targets are :func:`bench.affinity.affinities_from_labels` with :data:`LONG_RANGE_OFFSETS`
+    and ``pad=""`` (border slabs 0).
 
     Parameters
     ----------
@@ -184,7 +122,7 @@ def long_range_targets(seg: np.ndarray, weights: str = "global") -> tuple[np.nda
         ``(Z, Y, X)`` labels.
     weights
         ``"global"``: one ratio over all 12 channels, border slabs included, as the official 3D
-        provider does (CAD_SPEC.md section 11, item 6). The nearest channels, mostly positive,
+        provider does (docs/cad.md section 9). The nearest channels, mostly positive,
         then get far smaller boundary weights than the 2D provider's per-channel ratio gives.
         ``"per_channel"``: :func:`weight_binary_ratio` per channel over its valid part only;
         border slabs (no partner voxel) get weight 0.
@@ -196,7 +134,7 @@ def long_range_targets(seg: np.ndarray, weights: str = "global") -> tuple[np.nda
     """
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights: expected one of {WEIGHT_MODES}, got {weights!r}")
-    aff = seg_to_aff(seg, LONG_RANGE_OFFSETS, pad="")
+    aff = affinities_from_labels(seg, LONG_RANGE_OFFSETS, pad="")
     if weights == "global":
         return aff, weight_binary_ratio(aff)
     w = np.zeros_like(aff)
@@ -211,8 +149,8 @@ def long_range_targets(seg: np.ndarray, weights: str = "global") -> tuple[np.nda
 def pair_targets(seg_pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2D-provider targets of a section pair ``(2, Y, X)``: affinities of the second section.
 
-    ``seg_to_aff`` with ``pad="replicate"`` on the 2-section stack, index 1 (the z channel
-    compares section 1 with section 0); weights per channel.
+    ``affinities_from_labels`` with ``pad="replicate"`` on the 2-section stack, index 1 (the z
+    channel compares section 1 with section 0); weights per channel.
 
     Returns
     -------
@@ -222,5 +160,5 @@ def pair_targets(seg_pair: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seg_pair = _check_labels(seg_pair, "seg_pair")
     if seg_pair.shape[0] != 2:
         raise ValueError(f"seg_pair: expected 2 sections, got shape {seg_pair.shape}")
-    aff = seg_to_aff(seg_pair, NEAREST_OFFSETS, pad="replicate")[:, 1]
+    aff = affinities_from_labels(seg_pair, NEAREST_OFFSETS, pad="replicate")[:, 1]
     return aff, weight_binary_ratio_per_channel(aff)

@@ -1,8 +1,12 @@
-"""CAD as registered methods: ``cad`` and its ablations ``cad-nofgi`` and ``cad-nodistill``.
+"""The recipe-driven base method every trained network of this benchmark builds on.
 
-Also the base class :class:`RecipeMethod` shared with :mod:`baselines.methods`: a method whose
-networks are trained by one recipe (:func:`cad.config.load_recipe`) through the resumable loop of
-:mod:`bench.train_utils`, saved and loaded as one weights file.
+:class:`RecipeMethod` is a :class:`bench.method.Method` whose networks are trained by one recipe
+(a YAML file in the method package's own ``configs/`` folder, read by
+:func:`bench.train.recipe.load_recipe`) through the resumable loop of :mod:`bench.train.loop`,
+and saved and loaded as one weights file (``model.pt``). A subclass provides its networks
+(:meth:`RecipeMethod.build_nets`), its training step (:meth:`RecipeMethod.make_step`) and
+:meth:`~bench.method.Method.predict`; :class:`SectionPairPredictor` adds the inference of a
+Y-net over all section pairs.
 
 Inputs and outputs follow :class:`bench.method.Method`: raw ``(Z, Y, X)`` uint8 in, float32
 affinities ``(3, Z, Y, X)`` in [0, 1] out, channel order (z, y, x), value at v = affinity of v
@@ -11,7 +15,6 @@ to its predecessor on that axis.
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -22,32 +25,29 @@ import torch
 import yaml
 from torch import nn
 
+from bench.affinity import affinities_from_labels
+from bench.atomic import write_json
+from bench.infer import predict_section_pairs
 from bench.method import Method
-from bench.registry import register_method
-from bench.train_utils import (
+from bench.train.loop import (
     make_adam,
     resolve_device,
     run_training,
     save_checkpoint,
     seed_everything,
 )
-from cad.checkpoint import load_official_student
-from cad.config import load_recipe
-from cad.sampling import PatchSampler, prepare_labels
-from cad.student import YNetStudent
-from cad.targets import seg_to_aff, seg_widen_border
-from cad.train import CAD_COLUMNS, cad_step_fn
+from bench.train.recipe import load_recipe
+from bench.train.sampler import PatchSampler, prepare_labels
+from bench.train.targets import seg_widen_border
 
-__all__ = ["CADMethod", "RecipeMethod", "affinity_agreement"]
+__all__ = ["MODEL_NAME", "RecipeMethod", "SectionPairPredictor", "affinity_agreement"]
 
 MODEL_NAME = "model.pt"
 RECIPE_NAME = "recipe.yaml"
-# factory keywords that are not recipe keys
-_FACTORY_KEYS = ("profile", "checkpoint")
 
 
 def affinity_agreement(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Affinity-level accuracy against ``seg_to_aff`` of border-widened labels.
+    """Affinity-level accuracy against the affinities of border-widened labels.
 
     Returns the mean absolute error and the F1 of the boundary class (affinity < 0.5), over the
     three channels (the first slab of each channel, which has no predecessor, included as the
@@ -55,7 +55,7 @@ def affinity_agreement(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]
     """
     labels = np.asarray(labels)
     pred = np.asarray(pred)
-    gt = seg_to_aff(seg_widen_border(labels), pad="replicate")
+    gt = affinities_from_labels(seg_widen_border(labels), pad="replicate")
     if pred.shape != gt.shape:
         raise ValueError(f"pred: expected shape {gt.shape}, got {pred.shape}")
     pb, gb = pred < 0.5, gt < 0.5
@@ -74,16 +74,42 @@ class RecipeMethod(Method):
     profile
         ``smoke``, ``quick`` or ``paper``.
     overrides
-        Recipe keys to override (validated by :func:`cad.config.load_recipe`).
+        Recipe keys to override (validated by :func:`bench.train.recipe.load_recipe`).
+    checkpoint
+        Weights to start from instead of training: a ``model.pt`` written by :meth:`save`
+        (any run of this harness); subclasses may accept more formats
+        (:meth:`load_checkpoint`).
     """
 
-    #: the module (key of :meth:`modules`) used by :meth:`predict`
+    #: the recipe file (``<package>/configs/<name>.yaml``); set by every concrete subclass
+    recipe_file: Path | None = None
+    #: the module (key of :attr:`nets`) used by :meth:`predict`
     inference_module: str = ""
 
-    def __init__(self, profile: str = "quick", overrides: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        profile: str = "quick",
+        overrides: dict[str, Any] | None = None,
+        checkpoint: str | Path | None = None,
+    ):
         self._overrides = dict(overrides or {})
-        super().__init__(load_recipe(self.name, profile, self._overrides))
+        super().__init__(self._recipe(profile))
         self._nets = self.build_nets()
+        if checkpoint is not None:
+            self.load_checkpoint(checkpoint)
+
+    @classmethod
+    def create(cls, **overrides: Any) -> RecipeMethod:
+        """The registry factory: ``profile`` and ``checkpoint`` are taken out, the rest are
+        recipe overrides."""
+        profile = overrides.pop("profile", "quick")
+        checkpoint = overrides.pop("checkpoint", None)
+        return cls(profile, overrides, checkpoint=checkpoint)
+
+    def _recipe(self, profile: str) -> dict[str, Any]:
+        if self.recipe_file is None:
+            raise TypeError(f"{type(self).__name__}: set recipe_file (the method's YAML recipe)")
+        return load_recipe(self.recipe_file, profile, self._overrides, method=self.name)
 
     # ---- what subclasses provide ----------------------------------------------------------
     @abstractmethod
@@ -94,7 +120,7 @@ class RecipeMethod(Method):
     def make_step(
         self, optimizer: torch.optim.Optimizer, sampler: PatchSampler, device: torch.device
     ) -> Callable[[int], dict[str, float]]:
-        """The per-iteration callable for :func:`bench.train_utils.run_training`."""
+        """The per-iteration callable for :func:`bench.train.loop.run_training`."""
 
     columns: list[str] = ["loss"]
 
@@ -120,12 +146,13 @@ class RecipeMethod(Method):
     def fit(self, train, val=None, *, run_dir: Path, profile: str | None = None) -> dict[str, Any]:
         """Train on ``train`` (resuming from ``run_dir/checkpoint.pt`` if present).
 
-        Writes ``recipe.yaml``, ``checkpoint.pt``, ``train_log.csv`` and the final weights
-        ``model.pt`` into ``run_dir``. With ``val`` (labelled), the summary also holds the
-        affinity agreement on it (:func:`affinity_agreement`).
+        Writes ``recipe.yaml``, ``checkpoint.pt``, ``train_log.csv`` and ``summary.json`` into
+        ``run_dir``; the final weights are the caller's to keep (:meth:`save`). With ``val``
+        (labelled), the summary also holds the affinity agreement on it
+        (:func:`affinity_agreement`).
         """
         if profile is not None and profile != self.config["profile"]:
-            self.config = load_recipe(self.name, profile, self._overrides)
+            self.config = self._recipe(profile)
         if train is None or getattr(train, "labels", None) is None:
             raise ValueError("train: expected a labelled bench.data.Volume")
         run_dir = Path(run_dir)
@@ -160,12 +187,10 @@ class RecipeMethod(Method):
         summary.update(result)
         if result["finished"]:
             summary.update(self.after_training(sampler, device))
-            self.save(run_dir / MODEL_NAME)
             if val is not None and getattr(val, "labels", None) is not None:
                 v = val.load()
                 summary["val"] = affinity_agreement(self.predict(np.asarray(v.raw)), v.labels)
-        with open(run_dir / "summary.json", "w") as f:
-            json.dump(summary, f, indent=2, default=float)
+        write_json(run_dir / "summary.json", summary)
         return summary
 
     def save(self, path: str | Path) -> None:
@@ -184,9 +209,9 @@ class RecipeMethod(Method):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("method") != self.name:
-            found = state.get("method") if isinstance(state, dict) else type(state).__name__
+        state = self.read_weights(path)
+        if state.get("method") != self.name:
+            found = state.get("method")
             raise ValueError(f"{path}: holds weights of method {found!r}, not {self.name!r}")
         for name, net in self._nets.items():
             if name not in state["modules"]:
@@ -194,24 +219,32 @@ class RecipeMethod(Method):
             net.load_state_dict(state["modules"][name])
         return self
 
-    def _check_raw(self, raw: np.ndarray) -> None:
-        if getattr(raw, "ndim", None) != 3 or getattr(raw, "dtype", None) != np.uint8:
+    @staticmethod
+    def read_weights(path: str | Path) -> dict[str, Any]:
+        """The dict a :meth:`save` wrote to ``path``; ``ValueError`` for any other file."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for a file it cannot read
+            raise ValueError(f"{path}: not a weights file of this harness ({exc})") from exc
+        if not isinstance(state, dict) or not isinstance(state.get("modules"), dict):
             raise ValueError(
-                f"raw: expected a (Z, Y, X) uint8 array, got {getattr(raw, 'dtype', type(raw))} "
-                f"with shape {getattr(raw, 'shape', None)}"
+                f"{path}: not a weights file of this harness (expected a dict with 'method', "
+                "'recipe' and 'modules', as RecipeMethod.save writes)"
             )
+        return state
 
 
-class _StudentPredictMixin:
-    """Inference of the 2D student over all section pairs (section 0 paired with itself)."""
+class SectionPairPredictor:
+    """Inference of a 2D section-pair net over all section pairs (section 0 paired with
+    itself), by the recipe's ``infer_*`` keys."""
 
     config: dict[str, Any]
     device: torch.device
 
-    def _student_predict(self, student: nn.Module, raw: np.ndarray) -> np.ndarray:
-        # imported here: bench.infer imports cad.affinity, whose package imports this module
-        from bench.infer import predict_section_pairs
-
+    def predict_pairs(self, student: nn.Module, raw: np.ndarray) -> np.ndarray:
         t = int(self.config["infer_tile"])
         affs = predict_section_pairs(
             student,
@@ -223,76 +256,3 @@ class _StudentPredictMixin:
             amp=bool(self.config["amp"]),
         )
         return np.clip(affs, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-class CADMethod(_StudentPredictMixin, RecipeMethod):
-    """CAD: 2D student distilled from a jointly trained 3D teacher (CVPR 2024)."""
-
-    name = "cad"
-    family = "distilled"
-    inference_module = "student"
-    columns = CAD_COLUMNS
-
-    def __init__(
-        self,
-        profile: str = "quick",
-        overrides: dict[str, Any] | None = None,
-        checkpoint: str | Path | None = None,
-        name: str = "cad",
-    ):
-        self.name = name
-        super().__init__(profile, overrides)
-        if checkpoint is not None:
-            self._nets["student"] = load_official_student(checkpoint)
-
-    def build_nets(self) -> dict[str, nn.Module]:
-        from baselines.nets3d import SuperhumanUNet3D
-
-        return {"student": YNetStudent(), "teacher": SuperhumanUNet3D()}
-
-    def param_groups(self) -> list[dict[str, Any]]:
-        lr = float(self.config["lr"])
-        return [
-            {"params": list(self._nets["student"].parameters()), "lr": lr},
-            {
-                "params": list(self._nets["teacher"].parameters()),
-                "lr": lr * float(self.config["teacher_lr_ratio"]),
-            },
-        ]
-
-    def make_step(self, optimizer, sampler, device):
-        return cad_step_fn(
-            self._nets["student"], self._nets["teacher"], optimizer, sampler, self.config, device
-        )
-
-    def predict(self, raw: np.ndarray) -> np.ndarray:
-        self._check_raw(raw)
-        return self._student_predict(self._nets["student"], raw)
-
-
-def _split_overrides(overrides: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
-    overrides = dict(overrides)
-    profile = overrides.pop("profile", "quick")
-    checkpoint = overrides.pop("checkpoint", None)
-    return profile, checkpoint, overrides
-
-
-@register_method("cad", family="distilled")
-def cad(**overrides: Any) -> CADMethod:
-    """CAD: 2D Y-net student + 3D superhuman teacher, jointly trained (slice, 3D, cross, FGI)."""
-    profile, checkpoint, rest = _split_overrides(overrides)
-    return CADMethod(profile, rest, checkpoint=checkpoint, name="cad")
-
-
-@register_method("cad-nofgi", family="distilled")
-def cad_nofgi(**overrides: Any) -> CADMethod:
-    """CAD ablation without the feature-grafting interaction (FGI) loss."""
-    profile, checkpoint, rest = _split_overrides(overrides)
-    return CADMethod(profile, rest, checkpoint=checkpoint, name="cad-nofgi")
-
-
-@register_method("cad-nodistill", family="distilled")
-def cad_nodistill(**overrides: Any) -> CADMethod:
-    """CAD ablation without distillation (no cross-dimension, no FGI loss)."""
-    profile, checkpoint, rest = _split_overrides(overrides)
-    return CADMethod(profile, rest, checkpoint=checkpoint, name="cad-nodistill")

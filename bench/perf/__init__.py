@@ -1,0 +1,1 @@
+"""Throughput benchmarks, one module per target (``python -m bench perf TARGET``)."""

@@ -1,0 +1,195 @@
+"""Bring your own predictions: score affinities or a segmentation computed elsewhere.
+
+A method run outside this harness (PyTorch Connectomics, lsd, a GPU cluster) joins the
+leaderboard through the same doors as a registered one: the same dataset and split (each split's
+shape is checked), the same post-processing with its parameter chosen on validation, the same
+metrics, and a result row whose ``family`` is ``external``.
+
+File layouts (HDF5), those of a run's own ``predictions.h5`` and ``segmentation.h5``:
+
+- affinities: datasets ``val/affs`` and ``test/affs``, float32 ``(3, Z, Y, X)`` in [0, 1],
+  channel order (z, y, x), the convention of :mod:`bench.affinity`;
+- segmentation: dataset ``test/seg``, integer ``(Z, Y, X)``; it is scored as given (no
+  post-processing, so no validation split is needed).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import yaml
+
+import metrics
+from bench import stats
+from bench.data import load_dataset
+from bench.environment import describe_environment, peak_rss_mb
+from bench.pipeline import (
+    RunOutcome,
+    RunSpec,
+    _postprocess_and_evaluate,
+    _row_base,
+    _slab_scores,
+    _write_tables,
+)
+from bench.registry import POSTPROCESSORS
+from bench.results import OVERLAP_TABLES, ResultsStore, write_atomic, write_json
+
+__all__ = ["EXTERNAL_FAMILY", "score_affinities", "score_segmentation"]
+
+EXTERNAL_FAMILY = "external"
+
+
+class _ExternalPredictions:
+    """What the pipeline's evaluation stage asks of a method, for predictions from a file."""
+
+    family = EXTERNAL_FAMILY
+
+    def __init__(self, name: str, n_parameters: int):
+        self.name = name
+        self._n_parameters = int(n_parameters)
+
+    def n_parameters(self) -> int:
+        return self._n_parameters
+
+    def predict_long_range(self, raw: np.ndarray):
+        raise NotImplementedError(
+            f"{self.name!r} was scored from a file of nearest-neighbour affinities; mutex "
+            "watershed needs long-range ones"
+        )
+
+
+def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    """``path[key]`` checked against the split's ``shape`` and the expected dtype ``kind``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with h5py.File(path, "r") as f:
+        if key not in f:
+            found = []
+            f.visit(lambda n: found.append(n) if isinstance(f[n], h5py.Dataset) else None)
+            raise ValueError(f"{path}: no dataset {key!r} (found: {', '.join(found) or 'none'})")
+        data = f[key]
+        if tuple(data.shape) != shape:
+            raise ValueError(
+                f"{path}[{key}]: shape {tuple(data.shape)} does not match the split, expected "
+                f"{shape} (is it the same dataset, profile and split?)"
+            )
+        if kind == "affs" and data.dtype != np.float32:
+            raise ValueError(f"{path}[{key}]: expected float32 affinities, got {data.dtype}")
+        if kind == "seg" and not np.issubdtype(data.dtype, np.integer):
+            raise ValueError(f"{path}[{key}]: expected integer labels, got {data.dtype}")
+        return data[...]
+
+
+def _start(spec: RunSpec, dataset_name: str, store: ResultsStore, source: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id = (f"{stamp}-{spec.method}-{dataset_name}-{spec.profile}-external-"
+              f"{uuid.uuid4().hex[:4]}")
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec),
+                                                          "source": str(source)}))
+    write_json(run_dir / "environment.json", describe_environment(EXTERNAL_FAMILY))
+    return run_dir
+
+
+def score_affinities(
+    dataset: str,
+    name: str,
+    affinities: str | Path,
+    store: ResultsStore,
+    *,
+    postprocess: list[str] | None = None,
+    profile: str = "quick",
+    data_root: str | None = None,
+    seed: int = 0,
+    n_parameters: int = 0,
+) -> RunOutcome:
+    """Post-process and evaluate affinities computed elsewhere; rows go into ``store``.
+
+    Parameters
+    ----------
+    dataset, profile, data_root, seed
+        Which dataset and split, as for ``python -m bench run`` (the synthetic volume's size
+        depends on ``profile`` and ``seed``).
+    name
+        The method's name on the leaderboard.
+    affinities
+        HDF5 file with ``val/affs`` and ``test/affs`` (module docstring).
+    postprocess
+        Post-processors (default ``["waterz"]``); each parameter is chosen on ``val/affs``.
+    n_parameters
+        The method's parameter count, if known (0 = unknown).
+    """
+    path = Path(affinities)
+    spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed,
+                   postprocess=list(postprocess or ["waterz"]), data_root=data_root,
+                   device=EXTERNAL_FAMILY, overrides={"affinities": str(path)})
+    for pp in spec.postprocess:
+        POSTPROCESSORS.get(pp)  # a bad name fails before any work, listing the valid ones
+    t_start = time.perf_counter()
+    ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
+    affs: dict[str, Any] = {
+        split: _read(path, f"{split}/affs", (3, *ds.split(split).shape), "affs")
+        for split in ("val", "test")
+    }
+    affs["infer_voxels_per_s"] = float("nan")  # measured elsewhere, if at all
+    run_dir = _start(spec, ds.name, store, path)
+    rows = _postprocess_and_evaluate(
+        _ExternalPredictions(name, n_parameters), ds, spec, run_dir, affs,
+        {"train_seconds": float("nan")}, EXTERNAL_FAMILY, t_start,
+    )
+    store.add_rows(rows)
+    return RunOutcome(run_dir.name, run_dir, rows)
+
+
+def score_segmentation(
+    dataset: str,
+    name: str,
+    segmentation: str | Path,
+    store: ResultsStore,
+    *,
+    profile: str = "quick",
+    data_root: str | None = None,
+    seed: int = 0,
+    n_parameters: int = 0,
+) -> RunOutcome:
+    """Evaluate a test-split segmentation computed elsewhere (``test/seg``), as given."""
+    path = Path(segmentation)
+    spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, postprocess=[],
+                   data_root=data_root, device=EXTERNAL_FAMILY,
+                   overrides={"segmentation": str(path)})
+    t_start = time.perf_counter()
+    ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
+    test = ds.split("test").load()
+    seg = _read(path, "test/seg", tuple(test.shape), "seg")
+    run_dir = _start(spec, ds.name, store, path)
+    scores = metrics.evaluate(test.labels, seg)
+    slabs, slab_entries = _slab_scores(test.labels, seg, spec.slab_sections)
+    ci = (stats.voi_interval(stats.slab_tables(slab_entries), seed=seed)
+          if len(slabs) else (float("nan"), float("nan")))
+    _write_tables(run_dir / OVERLAP_TABLES, {"given": slab_entries})
+    row = {
+        **_row_base(_ExternalPredictions(name, n_parameters), ds, spec, run_dir,
+                    {"train_seconds": float("nan")}, EXTERNAL_FAMILY),
+        "postprocess": "given",
+        "param_name": "",
+        "param_value": float("nan"),
+        **{k: float(scores[k]) for k in ("voi_split", "voi_merge", "voi", "arand", "cremi_score")},
+        "voi_ci_low": ci[0],
+        "voi_ci_high": ci[1],
+        "voi_ci_method": stats.VOI_INTERVAL_METHOD,
+        "infer_voxels_per_s": float("nan"),
+        "postprocess_voxels_per_s": float("nan"),
+        "end_to_end_seconds": time.perf_counter() - t_start,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    write_json(run_dir / "metrics.json", {"rows": [row], "details": {}})
+    store.add_rows([row])
+    return RunOutcome(run_dir.name, run_dir, [row])
