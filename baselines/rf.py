@@ -263,6 +263,14 @@ class RandomForestMethod(Method):
         state = sio.load(path, trusted=list(TRUSTED_TYPES))
         if not isinstance(state, dict) or state.get("method") != self.name:
             raise ValueError(f"{path} is not an rf model saved by this harness")
+        from sklearn.ensemble import RandomForestClassifier
+
+        # skops trusts every scikit-learn estimator by default; the rf allow-list is narrower
+        if type(state.get("forest")) is not RandomForestClassifier:
+            raise ValueError(
+                f"{path}: 'forest' is a {type(state.get('forest')).__name__}, outside the rf "
+                "allow-list (RandomForestClassifier)"
+            )
         self.forest = state["forest"]
         self.geometry = FilterGeometry(int(state["geometry_ndim"]),
                                        tuple(state["geometry_axis_scale"]))

@@ -81,3 +81,59 @@ def test_learned_postprocessor_without_a_fitted_model_says_how_to_get_one():
     affs, _, _ = toy_volume(seed=0, depth=2)
     with pytest.raises(ValueError, match="select_learned"):
         segment(affs, "gala")
+
+
+class GuardedLabels:
+    """Test labels that log every read into ``events``; slicing along z stays lazy."""
+
+    def __init__(self, array: np.ndarray, events: list[str]):
+        self.array, self.events = array, events
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return GuardedLabels(self.array[key], self.events)
+        self.events.append("read test labels")
+        return self.array[key]
+
+    def __array__(self, dtype=None, copy=None):
+        self.events.append("read test labels")
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+def test_pipeline_reads_test_labels_only_after_every_test_segmentation(tmp_path, monkeypatch):
+    import dataclasses
+
+    import bench.data
+    import bench.segment
+    from bench.pipeline import RunSpec, run
+    from bench.results import ResultsStore
+
+    events: list[str] = []
+    dataset = bench.data.load_dataset("synthetic", profile="smoke")
+    plain_split = dataset.split
+
+    def guarded_split(name):
+        vol = plain_split(name)
+        if name == "test":
+            vol = dataclasses.replace(vol, labels=GuardedLabels(np.asarray(vol.labels[...]),
+                                                                events))
+        return vol
+
+    monkeypatch.setattr(dataset, "split", guarded_split)
+    monkeypatch.setattr(bench.data, "load_dataset", lambda *a, **k: dataset)
+    for name in ("segment", "select_parameter", "select_learned"):
+        real = getattr(bench.segment, name)
+
+        def logged(*args, _real=real, _name=name, **kwargs):
+            events.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(bench.segment, name, logged)
+    spec = RunSpec(method="rf", profile="smoke", postprocess=["waterz", "gala", "lmc-rf"],
+                   device="cpu")
+    outcome = run(spec, ResultsStore(tmp_path))
+    assert [r["postprocess"] for r in outcome.rows] == ["waterz", "gala", "lmc-rf"]
+    assert "select_learned" in events and "read test labels" in events
+    first_read = events.index("read test labels")
+    assert all(e == "read test labels" for e in events[first_read:]), events
