@@ -1,4 +1,4 @@
-"""``python -m bench perf {metrics,infer,segment,blockwise}``: throughput benchmarks.
+"""``python -m bench perf {metrics,infer,segment,blockwise,classical}``: throughput benchmarks.
 
 Each target measures ours against a reference in the same run and prints the ratio.
 """
@@ -13,11 +13,12 @@ TARGETS = {
     "infer": ("bench.perf_infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
     "segment": ("bench.segment.perf", "post-processing: threshold sweep vs single runs"),
     "blockwise": ("bench.blockwise.perf", "blockwise: peak memory vs size, 1 vs 2 workers"),
+    "classical": ("bench.perf_classical", "rf features and forest voxels/s beside a network"),
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("perf", help="throughput benchmarks (metrics, infer, segment, blockwise)")
+    p = sub.add_parser("perf", help="throughput benchmarks (metrics, infer, segment, blockwise, classical)")
     targets = p.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, (module, help_text) in TARGETS.items():
         tp = targets.add_parser(name, help=help_text, description=help_text)
