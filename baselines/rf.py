@@ -36,6 +36,7 @@ from baselines.features import (
     feature_names,
     features_blockwise,
     filter_geometry,
+    halo,
 )
 from bench.atomic import atomic_path
 from bench.method import Method
@@ -224,6 +225,17 @@ class RandomForestMethod(Method):
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         return affinities_from_boundary_probability(self.predict_boundary(raw))
+
+    def block_context(self) -> tuple[tuple[int, int], ...]:
+        """Raw voxels a block needs around its write region for exact blockwise prediction
+        (:mod:`bench.blockwise`): the filter halo on the filtered axes, plus one voxel before
+        on every axis for the ``v - e_axis`` partner of the affinities."""
+        self._require_fitted()
+        sigmas = [float(s) for s in self.config["sigmas"]]
+        h = list(halo(sigmas, self.geometry))
+        if self.geometry.ndim == 2:
+            h = [0, *h]
+        return tuple((r + 1, r) for r in h)
 
     def n_parameters(self) -> int:
         """Total node count of the forest (split and leaf nodes of all trees): what inference

@@ -23,7 +23,8 @@ from bench.table import LEADERBOARD_COLUMNS, format_cell, format_rows
 
 log = logging.getLogger(__name__)
 
-FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c"}
+FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c",
+                 "classical": "#ff7f0e"}
 
 
 def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

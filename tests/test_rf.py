@@ -105,3 +105,14 @@ def test_unknown_recipe_keys_and_unfitted_predict_get_clear_errors():
         create_method("rf", n_trees=3)
     with pytest.raises(RuntimeError, match="fit"):
         create_method("rf").predict(np.zeros((4, 32, 32), dtype=np.uint8))
+
+
+def test_a_block_with_the_methods_context_predicts_exactly_the_whole_volume(fitted, smoke):
+    method, _ = fitted
+    raw = smoke[1].raw
+    (zb, za), (yb, ya), (xb, xa) = method.block_context()
+    whole = method.predict(raw)
+    z0, z1, y0, y1, x0, x1 = 3, 6, 40, 60, 30, 50
+    crop = raw[z0 - zb:z1 + za, y0 - yb:y1 + ya, x0 - xb:x1 + xa]
+    block = method.predict(crop)[:, zb:zb + z1 - z0, yb:yb + y1 - y0, xb:xb + x1 - x0]
+    assert np.allclose(block, whole[:, z0:z1, y0:y1, x0:x1], atol=1e-6)
