@@ -17,7 +17,6 @@ Reported: the fastest of ``--repeats`` wall times, voxels/s, and the ratio to th
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any

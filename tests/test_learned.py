@@ -9,7 +9,6 @@ import metrics
 from bench.segment import learned, segment, select_learned
 from bench.segment.convert import affinities_from_labels
 
-
 #: low enough that leaky and fake boundaries both separate fragments (the errors to fix lie in
 #: the agglomeration, not in the fragments)
 WS_THRESHOLD = 0.25

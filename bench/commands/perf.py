@@ -18,7 +18,8 @@ TARGETS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("perf", help="throughput benchmarks (metrics, infer, segment, blockwise, classical)")
+    p = sub.add_parser("perf", help="throughput benchmarks (metrics, infer, segment, blockwise, "
+                       "classical)")
     targets = p.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name, (module, help_text) in TARGETS.items():
         tp = targets.add_parser(name, help=help_text, description=help_text)
