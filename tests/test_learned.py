@@ -129,10 +129,10 @@ def test_pipeline_reads_test_labels_only_after_every_test_segmentation(tmp_path,
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(bench.segment, name, logged)
-    spec = RunSpec(method="rf", profile="smoke", postprocess=["waterz", "gala", "lmc-rf"],
+    spec = RunSpec(method="rf", profile="smoke", postprocess=["waterz", "gala"],
                    device="cpu")
     outcome = run(spec, ResultsStore(tmp_path))
-    assert [r["postprocess"] for r in outcome.rows] == ["waterz", "gala", "lmc-rf"]
+    assert [r["postprocess"] for r in outcome.rows] == ["waterz", "gala"]
     assert "select_learned" in events and "read test labels" in events
     first_read = events.index("read test labels")
     assert all(e == "read test labels" for e in events[first_read:]), events
