@@ -32,7 +32,7 @@ Test labels are never an input here.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,6 +326,8 @@ class LearnedMulticut(_Learned):
 
 # -- fitting and selection on validation ------------------------------------------------------
 def _folds(depth: int, n_folds: int) -> list[tuple[int, int]]:
+    if n_folds < 2:
+        raise ValueError(f"cross-fitting needs n_folds >= 2, got {n_folds}")
     if depth < n_folds:
         raise ValueError(f"cross-fitting needs at least {n_folds} validation sections, got "
                          f"{depth}")
@@ -344,7 +346,7 @@ def select_learned(
     n_folds: int = 2,
     seed: int = 0,
     n_estimators: int = 100,
-    evaluate: Any = None,
+    evaluate: Callable[..., dict[str, float]] | None = None,
     **params: Any,
 ) -> SelectionResult:
     """Choose the swept value by z-block cross-fitting on validation, then fit on all of it.
@@ -363,8 +365,9 @@ def select_learned(
         raise ValueError(f"val_gt shape {np.shape(val_gt)} does not match the affinities' "
                          f"spatial shape {val_affs.shape[1:]}")
     evaluate = evaluate or _default_evaluate()
-    settings = {**factory.defaults(), **params}
-    settings.pop("model"), settings.pop("raw")
+    # the fragment settings only: the model is what this function fits, raw is per volume
+    settings = {k: v for k, v in {**factory.defaults(), **params}.items()
+                if k not in ("model", "raw")}
     mode = fragments_mode(resolution_nm)
     values = list(factory.default_values if values is None else values)
     val_gt = np.asarray(val_gt)
