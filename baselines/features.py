@@ -207,5 +207,8 @@ def features_blockwise(
     for z0 in range(0, depth, block_z):
         z1 = min(depth, z0 + block_z)
         a, b = max(0, z0 - hz), min(depth, z1 + hz)
-        feats = compute_features(raw[a:b], sigmas, geometry)
-        yield z0, z1, feats[:, z0 - a:z0 - a + (z1 - z0)]
+        if (a, b) == (z0, z1):
+            yield z0, z1, compute_features(raw[a:b], sigmas, geometry)
+        else:
+            # a copy of the interior, so the halo sections are freed before the caller runs
+            yield z0, z1, compute_features(raw[a:b], sigmas, geometry)[:, z0 - a:z1 - a].copy()

@@ -219,7 +219,11 @@ class RandomForestMethod(Method):
         sigmas = [float(s) for s in self.config["sigmas"]]
         for z0, z1, feats in features_blockwise(raw, sigmas, self.geometry,
                                                 int(self.config["block_z"])):
-            x = feats.reshape(feats.shape[0], -1).T
+            # one C-contiguous (voxels, features) copy, which scikit-learn uses as is
+            x = np.empty((feats[0].size, feats.shape[0]), dtype=np.float32)
+            for f in range(feats.shape[0]):
+                x[:, f] = feats[f].ravel()
+            del feats
             out[z0:z1] = self.forest.predict_proba(x)[:, 1].reshape(out[z0:z1].shape)
         return out
 
