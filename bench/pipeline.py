@@ -22,6 +22,7 @@ frozen for the test split; the row records the chosen value.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -338,20 +339,24 @@ def _postprocess_and_evaluate(
     method, dataset, spec: RunSpec, run_dir: Path, affs: dict[str, Any],
     train_summary: dict[str, Any], device: str, t_start: float,
 ) -> list[dict[str, Any]]:
+    """Segment test with every post-processor (parameters chosen on validation), then score.
+
+    Test labels are read only after every test segmentation exists (``tests/test_learned.py``
+    proves it): learned post-processors fit their classifiers on validation labels only.
+    """
     import metrics
     from bench import neuron_errors, segment, stats
     from bench.skeletons import cached_skeletons
 
-    val, test = dataset.split("val").load(), dataset.split("test").load()
-    val_gt, test_gt = val.labels, test.labels
+    val = dataset.split("val").load()
+    test = dataset.split("test")
+    test_raw = np.asarray(test.raw[...])
+    val_gt = val.labels
     common = _row_base(method, dataset, spec, run_dir, train_summary, device)
     common["infer_voxels_per_s"] = affs["infer_voxels_per_s"]
-    rows, details, neurons, tables = [], {}, {}, {}
     # ground-truth skeletons are cached beside the database (<results>/cache/skeletons)
     skeleton_cache = run_dir.parents[1] / "cache" / "skeletons"
     tag = f"{dataset.name}-{dataset.split_hash()}"
-    test_skeletons = cached_skeletons(test_gt, dataset.resolution_nm, skeleton_cache,
-                                      name=f"{tag}-test")
     val_evaluate = None
     if spec.select == "nerl":
         val_skeletons = cached_skeletons(val_gt, dataset.resolution_nm, skeleton_cache,
@@ -360,30 +365,50 @@ def _postprocess_and_evaluate(
         def val_evaluate(gt, seg):
             return {**metrics.evaluate(gt, seg), **metrics.skeleton_scores(val_skeletons, seg)}
 
+    segmented = []
+    for pp in spec.postprocess:
+        val_affs, test_affs = affs["val"], affs["test"]
+        params: dict[str, Any] = {}
+        if pp == "mws":
+            try:
+                val_affs, offsets = method.predict_long_range(val.raw)
+            except NotImplementedError as exc:
+                log.warning("skipping %s for %s: %s", pp, spec.method, exc)
+                continue
+            test_affs, _ = method.predict_long_range(test_raw)
+            params["offsets"] = offsets
+        log.info("%s: sweeping on validation", pp)
+        if getattr(POSTPROCESSORS.get(pp).factory, "learned", False):
+            if spec.select != "voi":
+                log.warning("%s chooses its threshold by VOI over cross-fitted validation "
+                            "folds (--select %s applies to the unlearned post-processors)",
+                            pp, spec.select)
+            # edge classifier cross-fitted on validation z blocks (bench.segment.learned)
+            selection = segment.select_learned(
+                val_affs, val_gt, pp, raw=val.raw, resolution_nm=val.resolution_nm,
+                seed=spec.seed,
+            )
+            params.update(selection.params, raw=test_raw)
+        else:
+            selection = segment.select_parameter(val_affs, val_gt, pp, evaluate=val_evaluate,
+                                                 criterion=spec.select, **params)
+        param_name = segment.parameter_name(pp)
+        t0 = time.perf_counter()
+        seg = segment.segment(test_affs, pp, **{**params, param_name: selection.best_value})
+        segmented.append((pp, selection, param_name, seg, time.perf_counter() - t0))
+
+    test_gt = np.asarray(test.labels[...])  # first read of test labels: scoring starts here
+    test = dataclasses.replace(test, raw=test_raw, labels=test_gt)
+    test_skeletons = cached_skeletons(test_gt, dataset.resolution_nm, skeleton_cache,
+                                      name=f"{tag}-test")
+    rows, details, neurons, tables = [], {}, {}, {}
     with atomic_path(run_dir / "segmentation.h5") as tmp, h5py.File(tmp, "w") as seg_out:
         # a few test sections for the report's image panels (raw | ground truth | methods)
         panel_z = np.unique(np.linspace(0, test_gt.shape[0] - 1, 3).round().astype(int))
         seg_out["panels/z"] = panel_z
-        seg_out["panels/raw"] = test.raw[panel_z]
+        seg_out["panels/raw"] = test_raw[panel_z]
         seg_out["panels/gt"] = test_gt[panel_z]
-        for pp in spec.postprocess:
-            val_affs, test_affs = affs["val"], affs["test"]
-            params: dict[str, Any] = {}
-            if pp == "mws":
-                try:
-                    val_affs, offsets = method.predict_long_range(val.raw)
-                except NotImplementedError as exc:
-                    log.warning("skipping %s for %s: %s", pp, spec.method, exc)
-                    continue
-                test_affs, _ = method.predict_long_range(test.raw)
-                params["offsets"] = offsets
-            log.info("%s: sweeping on validation", pp)
-            selection = segment.select_parameter(val_affs, val_gt, pp, evaluate=val_evaluate,
-                                                 criterion=spec.select, **params)
-            param_name = segment.parameter_name(pp)
-            t0 = time.perf_counter()
-            seg = segment.segment(test_affs, pp, **{param_name: selection.best_value}, **params)
-            pp_seconds = time.perf_counter() - t0
+        for pp, selection, param_name, seg, pp_seconds in segmented:
             scores = metrics.evaluate(test_gt, seg)
             per_section = [metrics.evaluate(test_gt[z:z + 1], seg[z:z + 1])
                            for z in range(test_gt.shape[0]) if np.any(test_gt[z])]

@@ -39,7 +39,8 @@ from bench.table import format_cell, format_rows
 
 log = logging.getLogger(__name__)
 
-FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c"}
+FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c",
+                 "classical": "#ff7f0e"}
 #: a result is one (dataset, profile, post-processor, split, method); its rows are its seeds
 RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
 #: significance level of the pairwise comparisons (after Holm's correction)

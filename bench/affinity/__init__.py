@@ -29,6 +29,7 @@ __all__ = [
     "LONG_RANGE_OFFSETS",
     "NEAREST_OFFSETS",
     "Offset",
+    "affinities_from_boundary",
     "affinities_from_labels",
     "as_offsets",
     "fill_nearest_borders",
@@ -126,6 +127,32 @@ def affinities_from_labels(
         out[1, :, 0] = fg[:, 0]
         out[2, :, :, 0] = fg[:, :, 0]
     return out
+
+
+def affinities_from_boundary(
+    boundary: np.ndarray, offsets: Sequence[Sequence[int]] | None = NEAREST_OFFSETS
+) -> np.ndarray:
+    """Affinities of a boundary probability map: ``aff(v) = 1 - max(p(v), p(v + offset))``.
+
+    ``boundary`` is ``(Z, Y, X)`` in [0, 1] (divide uint8 maps by 255 first). Where the partner
+    voxel is outside the volume, ``aff(v) = 1 - p(v)``. ``offsets=None``: the nearest three.
+    """
+    if boundary.ndim != 3:
+        raise ValueError(f"boundary must be (Z, Y, X), got shape {boundary.shape}")
+    p = np.asarray(boundary, dtype=np.float32)
+    if p.size and (float(p.min()) < 0.0 or float(p.max()) > 1.0):
+        raise ValueError(
+            f"boundary must be a probability in [0, 1], got range [{p.min()}, {p.max()}]"
+        )
+    offs = as_offsets(NEAREST_OFFSETS if offsets is None else offsets)
+    affs = np.empty((len(offs), *p.shape), dtype=np.float32)
+    for c, offset in enumerate(offs):
+        affs[c] = 1.0 - p
+        pair = shifted_slices(offset, p.shape)
+        if pair is not None:
+            here, there = pair
+            affs[c][here] = 1.0 - np.maximum(p[here], p[there])
+    return affs
 
 
 def fill_nearest_borders(affs: Any, offsets: Sequence[Sequence[int]]) -> Any:

@@ -93,6 +93,8 @@ def predictor_for_method(method: Any, context: Any = None) -> BlockPredictor:
         raise TypeError(
             f"method: expected a bench.method.Method or BlockPredictor, got {type(method).__name__}"
         )
+    if context is None and callable(getattr(method, "block_context", None)):
+        context = method.block_context()  # the method knows its reach (e.g. rf's filter halo)
     if context is None:
         family = getattr(method, "family", "")
         config = getattr(method, "config", {}) or {}

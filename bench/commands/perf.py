@@ -15,6 +15,7 @@ TARGETS = {
     "blockwise": ("bench.perf.blockwise", "blockwise: peak memory vs size, 1 vs 2 workers"),
     "train": ("bench.perf.train", "training iterations/s alone and beside one busy process"),
     "skeleton": ("bench.perf.skeleton", "skeletonisation + ERL vs VOI time on the same arrays"),
+    "classical": ("bench.perf.classical", "rf features and forest voxels/s beside a network"),
 }
 
 

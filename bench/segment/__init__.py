@@ -10,7 +10,10 @@ Registered post-processors (``bench.registry.POSTPROCESSORS``):
   in one pass;
 - ``lmc``: multicut of distance-transform watershed fragments (CAD's "LMC"); sweeps the boundary
   bias ``beta``, building the graph once;
-- ``mws``: mutex watershed for long-range affinities; sweeps a repulsive ``bias``.
+- ``mws``: mutex watershed for long-range affinities; sweeps a repulsive ``bias``;
+- ``gala`` and ``lmc-rf``: learned agglomeration and learned multicut with a random forest on
+  region-adjacency-graph edge features, fitted on labelled validation data
+  (:func:`select_learned`, see :mod:`bench.segment.learned`).
 
 Use :func:`segment` for one result, :func:`sweep` for one per parameter value, and
 :func:`select_parameter` to pick the value on validation data.
@@ -32,6 +35,7 @@ from bench.segment.convert import (
     cad_teacher_offsets,
 )
 from bench.segment.fragments import watershed_fragments
+from bench.segment.learned import Gala, LearnedMulticut, select_learned
 from bench.segment.multicut import Lmc
 from bench.segment.mutex import Mws
 from bench.segment.selection import SelectionResult, parameter_name, select_parameter
@@ -46,6 +50,8 @@ from bench.segment.waterz_agglomeration import (
 __all__ = [
     "CAD_SCORING_FUNCTION",
     "CLIP_TOLERANCE",
+    "Gala",
+    "LearnedMulticut",
     "NEAREST_OFFSETS",
     "Lmc",
     "Mws",
@@ -59,6 +65,7 @@ __all__ = [
     "parameter_name",
     "scoring_function_status",
     "segment",
+    "select_learned",
     "select_parameter",
     "sweep",
     "timed_segment",

@@ -1,0 +1,291 @@
+"""``rf``: an Ilastik-style random-forest pixel classifier (family ``classical``).
+
+Training (:meth:`RandomForestMethod.fit`):
+
+1. the filter bank of :mod:`baselines.features` at the recipe's ``sigmas``, 3D or per section
+   by the train volume's resolution (:func:`baselines.features.filter_geometry`);
+2. targets from the train labels: a voxel is *boundary* when its label is 0 or differs from a
+   neighbour along a filtered axis (so in 2D geometry, in-plane neighbours only);
+3. ``n_samples`` voxels drawn without replacement, half boundary and half interior (fewer of
+   a class when it has fewer voxels), with ``numpy.random.default_rng(seed)``;
+4. ``sklearn.ensemble.RandomForestClassifier`` with ``random_state=seed``.
+
+Prediction: boundary probability ``p`` block by block (bounded memory), then affinities with
+:func:`bench.affinity.affinities_from_boundary`: the project convention (float32 ``(3, Z, Y, X)``,
+channel order z, y, x, value at v = affinity of v to v - e_axis) with
+``aff(v) = min(1 - p(v), 1 - p(v - e_axis))``.
+
+Same recipe and seed give the same forest and the same affinities (the forest's trees are
+seeded from ``random_state`` whatever ``n_jobs`` is). :meth:`save` writes a skops file and
+:meth:`load` reads it back with an explicit allow-list of types (no arbitrary unpickling).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from baselines.features import (
+    FilterGeometry,
+    check_size,
+    feature_names,
+    features_blockwise,
+    filter_geometry,
+    halo,
+)
+from bench.affinity import affinities_from_boundary
+from bench.atomic import atomic_path
+from bench.method import Method
+from bench.registry import register_method
+
+__all__ = ["RandomForestMethod", "boundary_targets"]
+
+RECIPE = Path(__file__).parent / "configs" / "rf.yaml"
+PROFILES = ("smoke", "quick", "paper")
+#: the only types a saved forest may contain (skops refuses anything else)
+TRUSTED_TYPES = (
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+)
+
+
+def load_rf_recipe(profile: str = "quick", overrides: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """The ``rf`` recipe for ``profile`` with ``overrides`` (strings parsed as YAML)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    doc = yaml.safe_load(RECIPE.read_text())
+    recipe = copy.deepcopy(doc["defaults"])
+    recipe.update(doc.get("profiles", {}).get(profile) or {})
+    for key, value in (overrides or {}).items():
+        if key not in recipe:
+            raise KeyError(f"rf recipe has no key {key!r}; valid keys: {sorted(recipe)}")
+        recipe[key] = yaml.safe_load(value) if isinstance(value, str) else value
+    recipe["profile"] = profile
+    _validate(recipe)
+    return recipe
+
+
+def _validate(recipe: dict[str, Any]) -> None:
+    sigmas = recipe["sigmas"]
+    if not sigmas or any(float(s) <= 0 for s in sigmas):
+        raise ValueError(f"rf recipe: sigmas must be a non-empty list of positive values, "
+                         f"got {sigmas!r}")
+    if int(recipe["n_samples"]) < 2:
+        raise ValueError(
+            f"rf recipe: n_samples must be at least 2 (one boundary and one interior voxel), "
+            f"got {recipe['n_samples']!r}"
+        )
+    if int(recipe["n_estimators"]) < 1:
+        raise ValueError(f"rf recipe: n_estimators must be >= 1, got {recipe['n_estimators']!r}")
+    if int(recipe["block_z"]) < 1:
+        raise ValueError(f"rf recipe: block_z must be >= 1, got {recipe['block_z']!r}")
+
+
+def boundary_targets(labels: np.ndarray, ndim: int) -> np.ndarray:
+    """bool ``(Z, Y, X)``: label 0, or a different label at a neighbour along the last ``ndim``
+    axes (both sides of an interface are boundary)."""
+    labels = np.asarray(labels)
+    out = labels == 0
+    for axis in range(3 - ndim, 3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        diff = labels[tuple(a)] != labels[tuple(b)]
+        out[tuple(a)] |= diff
+        out[tuple(b)] |= diff
+    return out
+
+
+class RandomForestMethod(Method):
+    """Ilastik-style pixel classification: filter bank + random forest -> boundary -> affinities."""
+
+    name = "rf"
+    family = "classical"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.forest = None
+        self.geometry: FilterGeometry | None = None
+        self._overrides: dict[str, Any] = {}
+
+    # -- training ----------------------------------------------------------------------------
+    def _sample(self, boundary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Flat indices of the class-balanced sample, sorted (so blocks read them in order)."""
+        n = int(self.config["n_samples"])
+        picks = []
+        for cls in (True, False):
+            idx = np.flatnonzero(boundary.ravel() == cls)
+            if idx.size == 0:
+                raise ValueError(
+                    f"rf: the train labels have no {'boundary' if cls else 'interior'} voxels; "
+                    "cannot train a boundary classifier"
+                )
+            k = min(idx.size, n // 2 if cls else n - n // 2)
+            picks.append(rng.choice(idx, size=k, replace=False))
+        return np.sort(np.concatenate(picks))
+
+    def fit(self, train, val=None, *, run_dir: Path | None = None, profile: str | None = None
+            ) -> dict[str, Any]:
+        """Train on ``train`` (a labelled :class:`bench.data.Volume`); ``val`` is unused (the
+        forest has no checkpoints to choose between). Returns timings and sample counts."""
+        from sklearn.ensemble import RandomForestClassifier
+
+        if profile is not None and profile != self.config["profile"]:
+            self.config = load_rf_recipe(profile, self._overrides)
+        if train is None or getattr(train, "labels", None) is None:
+            raise ValueError("rf.fit needs a labelled train volume (train.labels is None)")
+        cfg = self.config
+        raw = np.asarray(train.raw[...])
+        labels = np.asarray(train.labels[...])
+        if raw.shape != labels.shape:
+            raise ValueError(f"train raw {raw.shape} and labels {labels.shape} differ in shape")
+        geometry = filter_geometry(train.resolution_nm)
+        sigmas = [float(s) for s in cfg["sigmas"]]
+        check_size(raw.shape, sigmas, geometry)
+        rng = np.random.default_rng(int(cfg["seed"]))
+        boundary = boundary_targets(labels, geometry.ndim)
+        idx = self._sample(boundary, rng)
+        t0 = time.perf_counter()
+        plane = raw.shape[1] * raw.shape[2]
+        rows = []
+        for z0, z1, feats in features_blockwise(raw, sigmas, geometry, int(cfg["block_z"])):
+            sel = idx[(idx >= z0 * plane) & (idx < z1 * plane)] - z0 * plane
+            rows.append(feats.reshape(feats.shape[0], -1)[:, sel].T)
+        x = np.concatenate(rows)
+        y = boundary.ravel()[idx]
+        feature_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        forest = RandomForestClassifier(
+            n_estimators=int(cfg["n_estimators"]),
+            max_depth=None if cfg["max_depth"] is None else int(cfg["max_depth"]),
+            min_samples_leaf=int(cfg["min_samples_leaf"]),
+            max_features=cfg["max_features"],
+            n_jobs=int(cfg["n_jobs"]),
+            random_state=int(cfg["seed"]),
+        )
+        forest.fit(x, y)
+        self.forest, self.geometry = forest, geometry
+        return {
+            "n_samples": int(y.size),
+            "n_boundary_samples": int(y.sum()),
+            "n_features": int(x.shape[1]),
+            "features": feature_names(sigmas, geometry.ndim),
+            "filter_ndim": geometry.ndim,
+            "feature_seconds": feature_seconds,
+            "forest_seconds": time.perf_counter() - t0,
+            "train_accuracy_in_sample": float(forest.score(x, y)),
+        }
+
+    # -- inference ---------------------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.forest is None or self.geometry is None:
+            raise RuntimeError("rf: call fit() or load() before predict()")
+
+    def predict_boundary(self, raw: np.ndarray) -> np.ndarray:
+        """Boundary probability float32 ``(Z, Y, X)``, computed block by block."""
+        self._require_fitted()
+        raw = np.asarray(raw)
+        if raw.ndim != 3 or raw.dtype != np.uint8:
+            raise ValueError(f"rf.predict expects (Z, Y, X) uint8 raw, got {raw.shape} {raw.dtype}")
+        out = np.empty(raw.shape, dtype=np.float32)
+        sigmas = [float(s) for s in self.config["sigmas"]]
+        for z0, z1, feats in features_blockwise(raw, sigmas, self.geometry,
+                                                int(self.config["block_z"])):
+            # one C-contiguous (voxels, features) copy, which scikit-learn uses as is
+            x = np.empty((feats[0].size, feats.shape[0]), dtype=np.float32)
+            for f in range(feats.shape[0]):
+                x[:, f] = feats[f].ravel()
+            del feats
+            out[z0:z1] = self.forest.predict_proba(x)[:, 1].reshape(out[z0:z1].shape)
+        return out
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return affinities_from_boundary(self.predict_boundary(raw))
+
+    def block_context(self) -> tuple[tuple[int, int], ...]:
+        """Raw voxels a block needs around its write region for exact blockwise prediction
+        (:mod:`bench.blockwise`): the filter halo on the filtered axes, plus one voxel before
+        on every axis for the ``v - e_axis`` partner of the affinities."""
+        self._require_fitted()
+        sigmas = [float(s) for s in self.config["sigmas"]]
+        h = list(halo(sigmas, self.geometry))
+        if self.geometry.ndim == 2:
+            h = [0, *h]
+        return tuple((r + 1, r) for r in h)
+
+    def n_parameters(self) -> int:
+        """Total node count of the forest (split and leaf nodes of all trees): what inference
+        stores and walks, the forest's counterpart of a network's weights. 0 before fit."""
+        if self.forest is None:
+            return 0
+        return int(sum(t.tree_.node_count for t in self.forest.estimators_))
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Forest, filter geometry and recipe in one skops file, written atomically."""
+        import skops.io as sio
+
+        self._require_fitted()
+        state = {
+            "method": self.name,
+            "forest": self.forest,
+            "geometry_ndim": self.geometry.ndim,
+            "geometry_axis_scale": [float(a) for a in self.geometry.axis_scale],
+            "recipe": yaml.safe_dump(self.config),
+        }
+        with atomic_path(path) as tmp:
+            sio.dump(state, tmp)
+
+    def load(self, path: str | Path) -> RandomForestMethod:
+        """Read a file written by :meth:`save`; refuses types outside :data:`TRUSTED_TYPES`."""
+        import skops.io as sio
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"rf model file {str(path)!r} does not exist")
+        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise ValueError(
+                f"{path}: refusing to load types outside the rf allow-list: {sorted(untrusted)}"
+            )
+        state = sio.load(path, trusted=list(TRUSTED_TYPES))
+        if not isinstance(state, dict) or state.get("method") != self.name:
+            raise ValueError(f"{path} is not an rf model saved by this harness")
+        from sklearn.ensemble import RandomForestClassifier
+
+        # skops trusts every scikit-learn estimator by default; the rf allow-list is narrower
+        if type(state.get("forest")) is not RandomForestClassifier:
+            raise ValueError(
+                f"{path}: 'forest' is a {type(state.get('forest')).__name__}, outside the rf "
+                "allow-list (RandomForestClassifier)"
+            )
+        self.forest = state["forest"]
+        self.geometry = FilterGeometry(int(state["geometry_ndim"]),
+                                       tuple(state["geometry_axis_scale"]))
+        self.config = yaml.safe_load(state["recipe"])
+        return self
+
+
+@register_method("rf", family="classical")
+def rf(**overrides: Any) -> RandomForestMethod:
+    """Ilastik-style random-forest pixel classifier (filter bank + scikit-learn forest)."""
+    overrides = dict(overrides)
+    profile = overrides.pop("profile", "quick")
+    overrides.pop("device", None)  # CPU only: scikit-learn
+    if overrides.pop("checkpoint", None) is not None:
+        raise ValueError("checkpoint: rf has no external checkpoint format; use .load(path)")
+    method = RandomForestMethod(load_rf_recipe(profile, overrides))
+    method._overrides = overrides
+    return method
