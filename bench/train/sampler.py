@@ -100,35 +100,29 @@ class PatchSampler:
         ``target_shape`` (valid-convolution nets) centre-crops the labels before the targets
         are made; default: the input shape. ``weights``: see :func:`long_range_targets`.
         """
-        xs, ts, ws = [], [], []
+        samples = []
         for _ in range(batch):
             raw, lab = self.patch(shape, margin_yx, aug)
             if target_shape is not None:
                 lab = _centre_crop(lab, target_shape)
-            t, w = long_range_targets(lab, weights)
-            xs.append(raw[None])
-            ts.append(t)
-            ws.append(w)
-        return (
-            torch.from_numpy(np.stack(xs)),
-            torch.from_numpy(np.stack(ts)),
-            torch.from_numpy(np.stack(ws)),
-        )
+            samples.append((raw[None], *long_range_targets(lab, weights)))
+        return _stack_batch(samples)
 
     def batch_2d(
         self, batch: int, size: int, margin_yx: int, aug: AugmentConfig
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A batch of section pairs: inputs ``(B, 2, H, W)`` (z-1, z), targets and weights
         ``(B, 3, H, W)`` of section z (2D provider: replicate pad, per-channel weights)."""
-        xs, ts, ws = [], [], []
+        samples = []
         for _ in range(batch):
             raw, lab = self.patch((2, size, size), margin_yx, aug)
-            t, w = pair_targets(lab)
-            xs.append(raw)
-            ts.append(t)
-            ws.append(w)
-        return (
-            torch.from_numpy(np.stack(xs)),
-            torch.from_numpy(np.stack(ts)),
-            torch.from_numpy(np.stack(ws)),
-        )
+            samples.append((raw, *pair_targets(lab)))
+        return _stack_batch(samples)
+
+
+def _stack_batch(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input, target, weight) samples -> three batch tensors."""
+    xs, ts, ws = zip(*samples, strict=True)
+    return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts)),
+            torch.from_numpy(np.stack(ws)))
