@@ -14,6 +14,8 @@ CAD iteration (docs/cad.md section 4), D = patch depth:
    targets P3.
 3. Student on every pair (z, z+1), z = 0..D-2: ``L_slice`` against the 3D targets at z+1,
    ``L_cross`` against P3 at z+1 and the FGI term ``L_int`` (:func:`cad.losses.fgi_terms`).
+   The official code runs the student once per pair; ``student_batch_pairs`` runs the D-1 pairs
+   as one batch (:func:`student_pairs`).
 4. Before ``start_ft`` the loss is ``L_3d + L_slice``; the official code also computes cross and
    FGI then, for its log only. Here they are skipped (logged as 0): they change neither the loss,
    nor a gradient, nor the random stream. From ``start_ft`` on all four terms, summed over z, and
@@ -48,9 +50,27 @@ from bench.train.sampler import PatchSampler
 from bench.train.steps import student_pair
 from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms
 
-__all__ = ["CAD_COLUMNS", "cad_step_fn"]
+__all__ = ["CAD_COLUMNS", "cad_step_fn", "student_pairs"]
 
 CAD_COLUMNS = ["loss", "loss_3d", "loss_slice", "loss_cross", "loss_int", "distill_on"]
+
+
+def student_pairs(
+    student: nn.Module, x: torch.Tensor, device: torch.device, amp: bool, batched: bool
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The student's embeddings ``(e_z, e_z+1)`` of every section pair of the 3D batch ``x``
+    ``(B, 1, D, H, W)``, one tuple per z = 0..D-2.
+
+    ``batched=False`` runs one forward pass per pair (the official loop: BatchNorm normalises
+    each pair's batch of B on its own and updates its running statistics D-1 times);
+    ``batched=True`` runs the D-1 pairs as one batch of (D-1)*B (statistics over all pairs, one
+    update). The losses are computed per pair either way.
+    """
+    pairs = [x[:, 0, z : z + 2] for z in range(x.shape[2] - 1)]
+    if not batched:
+        return [student_pair(student, pair, device, amp) for pair in pairs]
+    e_t, e_tn = student_pair(student, torch.cat(pairs), device, amp)
+    return list(zip(e_t.chunk(len(pairs)), e_tn.chunk(len(pairs)), strict=True))
 
 
 def cad_step_fn(
@@ -76,6 +96,7 @@ def cad_step_fn(
     wcr, wint = float(recipe["loss_cross_weight"]), float(recipe["loss_interaction_weight"])
     a0_2d, a0_3d = float(recipe["affs0_weight_2d"]), float(recipe["affs0_weight_3d"])
     terms_per_z = [fgi_terms(z, depth, mode) for z in range(depth - 1)]
+    batch_pairs = bool(recipe["student_batch_pairs"])
     weights = recipe["weights_3d"]
     if weights == "auto":
         weights = "global" if mode == "faithful" else "per_channel"
@@ -111,8 +132,7 @@ def cad_step_fn(
         l_slice = x.new_zeros(())
         l_cross = x.new_zeros(())
         l_int = x.new_zeros(())
-        for z in range(depth - 1):
-            e_t, e_tn = student_pair(student, x[:, 0, z : z + 2], device, amp)
+        for z, (e_t, e_tn) in enumerate(student_pairs(student, x, device, amp, batch_pairs)):
             p2 = trunc_affinities(e_t, e_tn)
             tz, wz = t[:, :3, z + 1], wt[:, :3, z + 1]
             l_slice = l_slice + trunc_slice_loss(p2, tz, wz, a0_2d)
