@@ -1,5 +1,7 @@
 """The synthetic phantom: determinism, block-wise identity, label invariants, EM-like traits."""
 
+import multiprocessing
+
 import cc3d
 import numpy as np
 import pytest
@@ -124,3 +126,14 @@ def test_bad_shape_and_roi_are_rejected():
         generate_synthetic((10, 32))
     with pytest.raises(ValueError, match="roi axis 1"):
         generate_synthetic_block((4, 32, 32), ((0, 4), (0, 40), (0, 32)))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="parallel rendering needs the fork start method")
+def test_parallel_rendering_is_bit_identical_to_serial():
+    serial = generate_synthetic((7, 40, 48), seed=3, workers=1)
+    parallel = generate_synthetic((7, 40, 48), seed=3, workers=3)
+    assert np.array_equal(parallel.raw, serial.raw)
+    assert np.array_equal(parallel.labels, serial.labels)
+    with pytest.raises(ValueError, match="workers"):
+        generate_synthetic((7, 40, 48), seed=3, workers=0)
