@@ -35,7 +35,7 @@ _BN_MOMENTUM = 0.001  # the official teacher's BatchNorm3d momentum (docs/cad.md
 
 
 class ZLastConv3d(nn.Conv3d):
-    """``nn.Conv3d`` (same parameters, same state_dict) that is 2.5x faster for one small CPU
+    """``nn.Conv3d`` (same parameters, same state_dict) that is about 3x faster for one small CPU
     sample, e.g. the CAD teacher's 1x1x8x48x48 training patch.
 
     For a batch of one whose ``N*C*D*H`` is at most 20,480, PyTorch's CPU backend picks its
