@@ -27,7 +27,6 @@ boundaries between neurons.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,6 +35,7 @@ from scipy.spatial import cKDTree
 
 from bench.data._noise import hash_normal, hash_uniform
 from bench.data.types import Volume
+from bench.threads import available_cores
 
 # hash tags of the independent noise fields
 _T_GRAIN, _T_MOTTLE, _T_CONTRAST, _T_VESICLE, _T_NOISE, _T_BLANK, _T_ROUGH = 1, 2, 3, 4, 5, 6, 7
@@ -589,7 +589,7 @@ def _default_workers(shape: tuple[int, int, int]) -> int:
             or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon):
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return available_cores()
 
 
 def _render_parallel(shape: tuple[int, int, int], seed: int, params: SyntheticParams,
