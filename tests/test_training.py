@@ -197,7 +197,7 @@ def test_resume_after_kill_matches_uninterrupted_run(volume, tmp_path):
     part = create_method("cad", profile="smoke", device="cpu", stop_after=3)
     s = part.fit(volume, run_dir=tmp_path / "part")
     assert not s["finished"] and s["step"] == 3
-    assert torch.load(tmp_path / "part" / CHECKPOINT_NAME, weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "part" / CHECKPOINT_NAME, weights_only=True)["step"] == 2
     assert not (tmp_path / "part" / MODEL_NAME).exists()
     resumed = create_method("cad", profile="smoke", device="cpu")
     s = resumed.fit(volume, run_dir=tmp_path / "part")
