@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-
 __all__ = ["Method", "MethodDefinitionError", "check_raw"]
 
 #: how the harness calls each member: positional arguments and keyword arguments

@@ -307,7 +307,7 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
                     f.insert(i, key, row[key])
                 run_frames.append(f)
         except CORRUPT_FILE_ERRORS as exc:
-            _skip(skipped, store.run_dir(str(run_id)) / "metrics.json",
+            skip_file(skipped, store.run_dir(str(run_id)) / "metrics.json",
                   f"{kind} unreadable ({type(exc).__name__}: {exc})")
             continue
         frames.extend(run_frames)
@@ -330,7 +330,7 @@ def _run_details(store: ResultsStore, run_id: str) -> dict[str, Any]:
     return details
 
 
-def _skip(skipped: list[tuple[Path, str]] | None, path: Path, why: str) -> None:
+def skip_file(skipped: list[tuple[Path, str]] | None, path: Path, why: str) -> None:
     """Record a damaged file in ``skipped``, or raise when the caller keeps no such list."""
     if skipped is None:
         raise ValueError(f"{path}: {why}")
@@ -364,7 +364,7 @@ def load_overlap_tables(results_dir: str | Path, run_ids: Iterable[str],
         try:
             frames.extend(_read_tables(f, run_id))
         except CORRUPT_FILE_ERRORS as exc:
-            _skip(skipped, f, f"unreadable overlap tables ({type(exc).__name__}: {exc})")
+            skip_file(skipped, f, f"unreadable overlap tables ({type(exc).__name__}: {exc})")
     if not frames:
         return pd.DataFrame(columns=["run_id", "postprocess", "slab", "gt", "seg", "count"])
     return pd.concat(frames, ignore_index=True)
