@@ -36,7 +36,6 @@ from bench import stats
 from bench.data import load_dataset
 from bench.environment import describe_environment, peak_rss_mb
 from bench.names import check_name
-from bench.provenance import sign_run
 from bench.pipeline import (
     RunOutcome,
     RunSpec,
@@ -46,6 +45,7 @@ from bench.pipeline import (
     _slab_scores,
     _write_tables,
 )
+from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
 from bench.results import OVERLAP_TABLES, ResultsStore, write_atomic, write_json
 
