@@ -222,6 +222,9 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
     """
     t_start = time.perf_counter()
     dataset, device, method = prepare(spec, store)
+    if spec.checkpoint:  # a file that is not the method's weights fails before any folder
+        log.info("using checkpoint %s, no training", spec.checkpoint)
+        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
     run_id = validate_run_id(run_id) if run_id else new_run_id(spec, dataset.name)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -272,9 +275,7 @@ def _attach_log(path: Path) -> logging.Handler:
 def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     model_file = run_dir / "model.pt"
     summary_file = run_dir / "train_summary.json"
-    if spec.checkpoint:
-        log.info("using checkpoint %s, no training", spec.checkpoint)
-        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
+    if spec.checkpoint:  # already loaded by run(), before the run directory was made
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)

@@ -33,7 +33,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"skipped run {run_id}: {why}", file=sys.stderr)
     files: list = []
     index = build_report(store, args.out, skipped=files)
-    for path, why in files:
+    first: dict = {}
+    for path, why in files:  # one line per file: its first fault
+        first.setdefault(path, why)
+    for path, why in first.items():
         print(f"skipped {path}: {why}", file=sys.stderr)
     print(f"report: {index}")
     print(f"markdown: {index.with_name('leaderboard.md')}")
