@@ -280,7 +280,14 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
         method.load(model_file)
-        return json.loads(summary_file.read_text())
+        try:
+            summary = json.loads(summary_file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{summary_file}: not the JSON training summary this harness "
+                             f"writes ({exc}); delete it and model.pt to train again") from None
+        if not isinstance(summary, dict):
+            raise ValueError(f"{summary_file}: expected a JSON object (the training summary)")
+        return summary
     train = dataset.split("train").load()
     val = dataset.split("val").load()
     log.info("training %s on %s (%s voxels)", spec.method, train.name,
