@@ -300,6 +300,11 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
                 series = details.get(row["postprocess"], {}).get(kind)
                 if not series:
                     continue
+                if not isinstance(series, list) or not all(
+                        isinstance(p, dict) and all(_is_number(v) for v in p.values())
+                        for p in series):
+                    raise TypeError(f"details[{row['postprocess']!r}][{kind!r}] is not a list "
+                                    "of objects of numbers")
                 f = pd.DataFrame(series)
                 if kind == "per_section":
                     f.insert(0, "section", range(len(f)))
@@ -314,6 +319,10 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
     if not frames:
         return pd.DataFrame(columns=list(_ROW_KEYS))
     return pd.concat(frames, ignore_index=True)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 def _run_details(store: ResultsStore, run_id: str) -> dict[str, Any]:
