@@ -478,10 +478,9 @@ def test_score_checks_values_before_making_a_folder(tmp_path, capsys, fill, what
     results = tmp_path / "results"
     code = main(["score", "--dataset", "synthetic", "--profile", "smoke", "--name", "outside",
                  "--affinities", str(affs), "--results", str(results)])
-    assert code == 2
+    assert code == 2 and not (results / "runs").exists()  # nothing half-made
     line = _one_error_line(capsys.readouterr().err)
     assert what in line and str(affs) in line and "test/affs" in line and "test split" in line
-    assert not (results / "runs").exists()
 
 
 def test_learned_postprocessors_check_the_validation_size_before_training(
@@ -501,9 +500,9 @@ def test_learned_postprocessors_check_the_validation_size_before_training(
     fits = []
     monkeypatch.setattr(LoopStub, "fit", lambda *a, **k: fits.append(1))
     assert _run(tmp_path / "results", "--postprocess", "waterz,gala,lmc-rf") == 2
+    assert fits == [] and not (tmp_path / "results" / "runs").exists()  # before training
     line = _one_error_line(capsys.readouterr().err)
     assert "--postprocess gala" in line and "at least 2" in line and "has 1" in line
-    assert fits == [] and not (tmp_path / "results" / "runs").exists()
 
 
 # -- 6. every message names the file, key or option -------------------------------------------
