@@ -383,6 +383,9 @@ def _read_tables(path: Path, run_id: str) -> list[pd.DataFrame]:
     import pandas as pd
 
     frames = []
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # NumPy would take anything else for a pickle (and refuse it)
+            raise ValueError("not an npz (zip) archive")
     with np.load(path, allow_pickle=False) as z:
         for pp in sorted({k.split("/")[0] for k in z.files}):
             cols = {c: z[f"{pp}/{c}"] for c in ("slab", "gt", "seg", "count")}
