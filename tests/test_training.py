@@ -224,7 +224,7 @@ def test_affinity_agreement_is_perfect_for_the_ground_truth(volume):
 @pytest.mark.shared
 def test_official_checkpoint_predicts_golden_affinities(shared_data):
     ckpt = shared_data / "cad_official" / "wafer4.ckpt"
-    golden = np.load(shared_data / "cad_official" / "cad_wafer4_golden.npz")
+    golden = np.load(shared_data / "cad_official" / "cad_wafer4_golden.npz", allow_pickle=False)
     method = create_method("cad", checkpoint=str(ckpt), device="cpu", profile="quick")
     assert method.n_parameters() == 900_816
     affs = method.predict(golden["input_sections"])
