@@ -9,6 +9,7 @@ that checkpoint are dropped from the CSV so the log matches the resumed state.
 from __future__ import annotations
 
 import csv
+import pickle
 import random
 import sys
 import time
@@ -113,11 +114,16 @@ def load_checkpoint(path: Path, expected: tuple[str, ...] = ()) -> dict[str, Any
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, ...)
+    except pickle.UnpicklingError:  # what weights_only raises for any other object
+        raise ValueError(
+            f"{path}: refused, it holds objects other than tensors and plain values, and "
+            "loading them could run code. Delete it to train that run from the start"
+        ) from None
+    except Exception as exc:  # torch raises many types for a file that is no checkpoint
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(
-            f"{path}: not a checkpoint this harness can read safely (tensors and plain values "
-            f"only; {first}). Delete it to train that run from the start"
+            f"{path}: not a checkpoint this harness can read ({first}). Delete it to train "
+            "that run from the start"
         ) from None
     missing = [k for k in expected if not isinstance(state, dict) or k not in state]
     if missing:
