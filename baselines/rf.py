@@ -255,12 +255,22 @@ class RandomForestMethod(Method):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"rf model file {str(path)!r} does not exist")
-        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        try:
+            untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        except Exception as exc:  # zipfile, KeyError, JSON errors: anything but a skops file
+            raise ValueError(
+                f"{path}: not an rf model file (expected the skops archive that rf writes as "
+                f"model.pt; {type(exc).__name__}: {exc})"
+            ) from None
         if untrusted:
             raise ValueError(
                 f"{path}: refusing to load types outside the rf allow-list: {sorted(untrusted)}"
             )
-        state = sio.load(path, trusted=list(TRUSTED_TYPES))
+        try:
+            state = sio.load(path, trusted=list(TRUSTED_TYPES))
+        except Exception as exc:  # a damaged archive whose schema still listed safe types
+            raise ValueError(f"{path}: not a readable rf model file ({type(exc).__name__}: "
+                             f"{exc})") from None
         if not isinstance(state, dict) or state.get("method") != self.name:
             raise ValueError(f"{path} is not an rf model saved by this harness")
         from sklearn.ensemble import RandomForestClassifier

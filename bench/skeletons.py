@@ -10,13 +10,13 @@ and a stale one is never read.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.atomic import atomic_path
+from bench.names import file_stem
 from metrics.skeleton import SkeletonParams, Skeletons, cache_key, skeletonize
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,7 @@ def cached_skeletons(gt: np.ndarray, resolution, cache_dir: str | Path, *, name:
     """
     params = params or SkeletonParams()
     gt = np.ascontiguousarray(gt)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    path = Path(cache_dir) / f"{safe}-{cache_key(gt, resolution, params)}.npz"
+    path = Path(cache_dir) / f"{file_stem(name)}-{cache_key(gt, resolution, params)}.npz"
     if path.exists():
         try:
             return Skeletons.load(path)

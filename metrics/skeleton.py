@@ -130,7 +130,7 @@ class Skeletons:
 
     @classmethod
     def load(cls, path: str | Path) -> Skeletons:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return cls(
                 labels=z["labels"], nodes=z["nodes"], node_skeleton=z["node_skeleton"],
                 edges=z["edges"], resolution=tuple(float(v) for v in z["resolution"]),

@@ -21,6 +21,7 @@ a block's task is deterministic and writes only its own output chunks.
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +68,13 @@ def write_marker(done_dir: str | Path, block_id: int, result: dict[str, Any] | N
 
 
 def read_marker(done_dir: str | Path, block_id: int) -> dict[str, Any]:
-    with np.load(marker_path(done_dir, block_id)) as data:
-        return {k: data[k] for k in data.files}
+    path = marker_path(done_dir, block_id)
+    try:  # a results folder may come from elsewhere: never unpickle what it holds
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: unreadable block marker ({exc}); delete it to redo the "
+                         "block") from None
 
 
 class _MarkedTask:

@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="render the leaderboard (Markdown, HTML, PNG plots)",
         description="Render results/report/index.html and leaderboard.md from the results "
-        "database.",
+        "database. A damaged file of a run is skipped, named on stderr, and the rest of the "
+        "report is written; the exit code is then 1.",
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS/report)")
@@ -30,7 +31,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"rebuilt {n} rows from {store.runs_dir}")
         for run_id, why in skipped.items():
             print(f"skipped run {run_id}: {why}", file=sys.stderr)
-    index = build_report(store, args.out)
+    files: list = []
+    index = build_report(store, args.out, skipped=files)
+    first: dict = {}
+    for path, why in files:  # one line per file: its first fault
+        first.setdefault(path, why)
+    for path, why in first.items():
+        print(f"skipped {path}: {why}", file=sys.stderr)
     print(f"report: {index}")
     print(f"markdown: {index.with_name('leaderboard.md')}")
-    return 1 if skipped else 0  # the report is built, but some runs are missing from it
+    # the report is built, but some runs or files are missing from it
+    return 1 if skipped or files else 0

@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default=None, metavar="LIST",
                    help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) under the "
                    "same split, resumable as a whole (finished ones are skipped)")
+    p.add_argument("--yes", action="store_true",
+                   # bench.study.CONFIRM_SEEDS_ABOVE (not imported: it loads the pipeline)
+                   help="confirm a study of more than 100 seeds (--seeds asks for it)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="let the default Method.save/load use plain pickle, for an outside "
+                   "method of your own whose attributes the safe format cannot hold; a pickled "
+                   "model.pt runs code when read, so never use it on results from others")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="recipe overrides from a YAML file (key: value), or the official CAD "
@@ -144,9 +151,12 @@ def _check_resume_options(args: argparse.Namespace, spec) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from bench.method_state import trusted_pickle
+
     before = torch.get_num_threads()
     try:
-        return _main(args)
+        with trusted_pickle(args.trust_pickle):
+            return _main(args)
     finally:  # an in-process caller (tests, notebooks) gets its thread setting back
         torch.set_num_threads(before)
 
@@ -174,7 +184,7 @@ def _main(args: argparse.Namespace) -> int:
 
             if args.seed is not None:
                 raise ValueError("give --seed (one run) or --seeds (a study), not both")
-            study_seeds = parse_seeds(args.seeds)
+            study_seeds = parse_seeds(args.seeds, confirmed=args.yes)
         seed = study_seeds[0] if study_seeds else (0 if args.seed is None else args.seed)
         template = _spec(args, seed)
         specs = [(replace(template, method=name), None) for name in expand_methods(args.method)]

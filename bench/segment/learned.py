@@ -250,6 +250,8 @@ class _Learned(PostProcessor):
     #: the harness fits these on labelled validation data before sweeping (bench.pipeline)
     learned = True
     cheap_sweep = True
+    #: cross-fitting holds out one of two z blocks of validation (select_learned's n_folds)
+    min_val_sections = 2
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:

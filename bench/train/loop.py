@@ -9,6 +9,7 @@ that checkpoint are dropped from the CSV so the log matches the resumed state.
 from __future__ import annotations
 
 import csv
+import pickle
 import random
 import sys
 import time
@@ -24,6 +25,7 @@ from bench.atomic import atomic_open
 from bench.device import autocast, resolve_device
 
 __all__ = [
+    "CHECKPOINT_KEYS",
     "CHECKPOINT_NAME",
     "LOG_NAME",
     "CsvLog",
@@ -95,13 +97,39 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, f)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The state saved by :func:`save_checkpoint`, or None when ``path`` does not exist."""
+#: what a training checkpoint holds (run_training writes exactly these keys)
+CHECKPOINT_KEYS = ("step", "modules", "optimizer", "rng")
+
+
+def load_checkpoint(path: Path, expected: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The state saved by :func:`save_checkpoint`, or None when ``path`` does not exist.
+
+    Read with ``weights_only=True``: a checkpoint may come from a results folder someone else
+    made, and only tensors and plain Python values (the RNG states are such values) can be
+    read back, so no pickled code ever runs. ``ValueError`` naming the file for anything
+    else, and for a dict that lacks one of the ``expected`` keys.
+    """
     path = Path(path)
     if not path.is_file():
         return None
-    # our own files: they hold numpy/python RNG states, which weights_only cannot unpickle
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # what weights_only raises for any other object
+        raise ValueError(
+            f"{path}: refused, it holds objects other than tensors and plain values, and "
+            "loading them could run code. Delete it to train that run from the start"
+        ) from None
+    except Exception as exc:  # torch raises many types for a file that is no checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a checkpoint this harness can read ({first}). Delete it to train "
+            "that run from the start"
+        ) from None
+    missing = [k for k in expected if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path}: expected a checkpoint dict with the keys "
+                         f"{', '.join(expected)}; it lacks {', '.join(missing)}")
+    return state
 
 
 class CsvLog:
@@ -210,17 +238,24 @@ def run_training(
         )
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, CHECKPOINT_KEYS)
     start = 0
     if state is not None:
+        if not isinstance(state["modules"], dict) or not isinstance(state["rng"], dict):
+            raise ValueError(f"checkpoint {ckpt_path}: 'modules' and 'rng' must be dicts")
         missing = sorted(set(modules) - set(state["modules"]))
         if missing:
             raise ValueError(f"checkpoint {ckpt_path} lacks the modules {missing}")
-        for name, module in modules.items():
-            module.load_state_dict(state["modules"][name])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(rng, state["rng"])
-        start = int(state["step"])
+        try:
+            for name, module in modules.items():
+                module.load_state_dict(state["modules"][name])
+            optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(rng, state["rng"])
+            start = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {ckpt_path} does not fit this run's networks, "
+                             f"optimiser or random state ({type(exc).__name__}: {exc})"
+                             ) from None
     log = CsvLog(run_dir / LOG_NAME, [*columns, "seconds"], resume_step=start if state else None)
     end = iters if stop_after is None else min(iters, start + int(stop_after))
 
