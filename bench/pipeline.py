@@ -182,6 +182,10 @@ def prepare(spec: RunSpec, store: ResultsStore):
         seed=spec.seed if spec.data_seed is None else spec.data_seed,
     )
     _check_labels_nonnegative(dataset)
+    if spec.checkpoint:  # official:NAME is fetched and checked now, before any run folder
+        from bench.data.fetch import resolve_checkpoint
+
+        resolve_checkpoint(spec.checkpoint, spec.data_root)
     method = METHODS.create(
         spec.method,
         profile=spec.profile,
@@ -252,8 +256,12 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     model_file = run_dir / "model.pt"
     summary_file = run_dir / "train_summary.json"
     if spec.checkpoint:
-        log.info("using checkpoint %s, no training", spec.checkpoint)
-        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
+        from bench.data.fetch import resolve_checkpoint
+
+        # official:NAME -> the cached, checksum-verified file (prepare fetched it)
+        path = resolve_checkpoint(spec.checkpoint, spec.data_root)
+        log.info("using checkpoint %s, no training", path)
+        method.load_checkpoint(path)  # any run's model.pt; cad: official ckpt too
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
