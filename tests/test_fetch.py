@@ -260,3 +260,25 @@ def test_truncated_official_checkpoint_is_refused_and_leaves_nothing(
     assert "checksum mismatch" in err and fetch_mod.ENV_MIRROR in err
     assert sources.SOURCES["official:wafer4"].files[0].known_hash.split(":")[1] in err
     assert _leftovers(tmp_path / "cache") == [] and not results.exists()
+
+
+def test_data_list_shows_presence_source_size_and_licence(tmp_path, capsys):
+    (tmp_path / "weights" / "cad").mkdir(parents=True)
+    (tmp_path / "weights" / "cad" / "CremiA.ckpt").write_bytes(b"x")
+    assert main(["data", "list", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    cremi = out[out.index("cremiA: "):out.index("cremiB: ")]
+    assert "fetch: not present (python -m bench data fetch cremiA)" in cremi
+    assert "source: https://cremi.org/static/data/" in cremi
+    assert "size: " in cremi and "licence: " in cremi
+    wafer = out[out.index("wafer4: "):]
+    assert "CC-BY-NC 4.0" in wafer and "drive.google.com" in wafer
+    weights = out[out.index("official:CremiA\n"):out.index("official:CremiB\n")]
+    assert "fetch: present" in weights and "size: 3.5 MiB" in weights
+
+
+def test_fetch_command_checks_every_name_before_downloading(tmp_path, capsys):
+    assert main(["data", "fetch", "official:wafer4", "cremiZ", "--data-root",
+                 str(tmp_path)]) == 2
+    assert "unknown fetch name 'cremiZ'" in capsys.readouterr().err
+    assert _leftovers(tmp_path) == []

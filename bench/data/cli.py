@@ -13,11 +13,12 @@ def _origin_text(source) -> str:
     return ", ".join(hosts)
 
 
-def _print_source(source, root: Path, indent: str = "  ") -> None:
+def _print_source(source, root: Path, indent: str = "  ", also: tuple[str, ...] = ()) -> None:
+    """``also``: other files that provide the same dataset (the CAD layout)."""
     from bench.data.fetch import is_present
 
-    state = "present" if is_present(source, root) else (
-        f"not present (python -m bench data fetch {source.name})")
+    present = is_present(source, root) or bool(also) and all((root / f).exists() for f in also)
+    state = "present" if present else f"not present (python -m bench data fetch {source.name})"
     print(f"{indent}fetch: {state}")
     print(f"{indent}source: {_origin_text(source)}")
     print(f"{indent}size: {source.size_text()}")
@@ -42,7 +43,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if info.alternatives:
             print(f"  also accepted: {', '.join(info.alternatives)}")
         for name in DATASET_SOURCES.get(info.name, ()):
-            _print_source(SOURCES[name], root)
+            _print_source(SOURCES[name], root, also=info.expected_files)
     print("any file: path.h5:raw_key:labels_key (also .zarr; path.hdf alone = CREMI format; "
           "raw.tif:labels.tif); a relative path is looked up in the data root")
     listed = {n for names in DATASET_SOURCES.values() for n in names}
@@ -76,10 +77,12 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from bench.data import check_data_root
+    from bench.data.fetch import resolve_data_root
 
-    root = Path(args.data_root)
+    root = resolve_data_root(args.data_root)
     if not root.is_dir():
-        raise FileNotFoundError(f"--data-root {root} is not a directory")
+        raise FileNotFoundError(f"data root {root} is not a directory (--data-root, else "
+                                "$EMSEG_BENCH_DATA, else the cache folder 'data fetch' fills)")
     n_ok = n_bad = 0
     for entry in check_data_root(root):
         n_bad += bool(entry["error"]) and not entry["missing"]
@@ -142,7 +145,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_fetch)
     p = sub.add_parser("check", help="what is found under --data-root (shapes, dtypes, "
                                      "resolution)")
-    p.add_argument("--data-root", required=True, help="folder with the real datasets")
+    p.add_argument("--data-root", help="folder with the real datasets (default: "
+                                       "$EMSEG_BENCH_DATA, else the user cache folder)")
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("preview", help="PNG of a few sections and their labels")
     p.add_argument("name", help="dataset name or file spec (see 'data list')")

@@ -196,8 +196,14 @@ def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> Fe
     if isinstance(exc, requests.Timeout):
         return FetchError(f"cannot download {origin}: no answer within "
                           f"{CONNECT_TIMEOUT_S:g} s (no network, or the host is down). {hint}")
-    return FetchError(f"cannot download {origin}: {type(exc).__name__}: {exc} (no network, or "
-                      f"the host refuses connections). {hint}")
+    text = str(exc)
+    if "Failed to resolve" in text or "Name or service not known" in text:
+        why = "the host name does not resolve (no network, or no DNS)"
+    elif "refused" in text.lower():
+        why = "connection refused (nothing serves that address)"
+    else:
+        why = f"{type(exc).__name__}: {text} (no network, or the host is down)"
+    return FetchError(f"cannot download {origin}: {why}. {hint}")
 
 
 def _mkdirs(path: Path) -> list[Path]:
