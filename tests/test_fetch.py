@@ -282,3 +282,32 @@ def test_fetch_command_checks_every_name_before_downloading(tmp_path, capsys):
                  str(tmp_path)]) == 2
     assert "unknown fetch name 'cremiZ'" in capsys.readouterr().err
     assert _leftovers(tmp_path) == []
+
+
+def test_drive_folder_through_gdown_is_checked_recorded_and_moved_into_place(
+        tmp_path, monkeypatch):
+    """gdown itself is replaced by a stand-in that writes what a Drive folder would hold."""
+    import sys
+    import types
+
+    calls = []
+
+    def download_folder(id, output, quiet):  # noqa: A002 (gdown's keyword)
+        calls.append(id)
+        sub = Path(output) / "wafer4"  # gdown keeps the folder's name as a sub-folder
+        sub.mkdir()
+        for name in ("wafer4_inputs.h5", "wafer4_labels.h5"):
+            (sub / name).write_bytes(name.encode() * 100)
+
+    monkeypatch.setitem(sys.modules, "gdown",
+                        types.SimpleNamespace(download_folder=download_folder))
+    monkeypatch.delenv("EMSEG_BENCH_MIRROR", raising=False)
+    paths = fetch("wafer4", tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        "wafer4/wafer4_inputs.h5", "wafer4/wafer4_labels.h5"]
+    assert calls == ["1QsMc71wWDozitktVDXSvZtu5OEP2JT5y"]
+    recorded = json.loads((tmp_path / "hashes.json").read_text())["files"]
+    assert recorded["wafer4/wafer4_labels.h5"]["sha256"] == hashlib.sha256(
+        b"wafer4_labels.h5" * 100).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hashes.json", "wafer4"]  # no temp
+    assert fetch("wafer4", tmp_path) == paths and calls == ["1QsMc71wWDozitktVDXSvZtu5OEP2JT5y"]
