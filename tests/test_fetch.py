@@ -34,14 +34,14 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """GET /good.bin: the payload; /half.bin: announces the payload's length, sends half of it
-    and closes the connection; anything else: 404."""
+    and closes the connection; /stall.bin: sends a quarter and stops sending; else 404."""
 
     timeout = 10  # a stuck client cannot hold the server thread for ever
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self.server.requests.append(self.path)
         name = self.path.rsplit("/", 1)[-1]
-        if name not in ("good.bin", "half.bin"):
+        if name not in ("good.bin", "half.bin", "stall.bin"):
             self.send_error(404, "Not Found")
             return
         self.send_response(200)
@@ -49,6 +49,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if name == "good.bin":
             self.wfile.write(PAYLOAD)
+        elif name == "stall.bin":  # a quarter, then silence (the client gives up first)
+            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 4])
+            self.wfile.flush()
+            time.sleep(3)
         else:
             self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
             self.wfile.flush()
@@ -134,6 +138,14 @@ def test_connection_closed_half_way_leaves_no_file(server, tmp_path, monkeypatch
     assert _leftovers(tmp_path) == []
 
 
+def test_stalled_download_times_out_and_leaves_no_file(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch_mod, "READ_TIMEOUT_S", 0.5)
+    _register(monkeypatch, "t-stall", "stall.bin", f"sha256:{SHA}")
+    with pytest.raises(FetchError, match=r"stall\.bin stalled \(no data for 0\.5 s\)"):
+        fetch("t-stall", tmp_path)
+    assert _leftovers(tmp_path) == []
+
+
 def test_refused_connection_fails_fast_with_what_to_do(tmp_path, monkeypatch):
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
@@ -160,6 +172,7 @@ def test_unknown_hash_is_recorded_then_checked(server, tmp_path, monkeypatch):
         fetch("t-rec", tmp_path)
 
 
+@pytest.mark.filterwarnings("ignore:.*no 'resolution' attribute")  # TIFF stacks have none
 def test_local_folder_mirror_and_conversions(tmp_path, monkeypatch):
     """A folder as the mirror; the SNEMI3D zips and the ISBI TIFFs converted into what the
     loaders read (the registry's pinned hashes are dropped: these are stand-in files)."""

@@ -193,9 +193,13 @@ def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> Fe
                         requests.exceptions.ContentDecodingError)):
         return FetchError(f"the download of {origin} was cut off before the end ({exc}); "
                           f"nothing was written to {dest}. Run the command again. {hint}")
-    if isinstance(exc, requests.Timeout):
-        return FetchError(f"cannot download {origin}: no answer within "
+    if isinstance(exc, requests.ConnectTimeout):
+        return FetchError(f"cannot download {origin}: no connection within "
                           f"{CONNECT_TIMEOUT_S:g} s (no network, or the host is down). {hint}")
+    if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
+        # a stall while streaming the body comes as a ConnectionError holding "Read timed out"
+        return FetchError(f"the download of {origin} stalled (no data for {READ_TIMEOUT_S:g} s); "
+                          f"nothing was written to {dest}. Run the command again. {hint}")
     text = str(exc)
     if "Failed to resolve" in text or "Name or service not known" in text:
         why = "the host name does not resolve (no network, or no DNS)"
