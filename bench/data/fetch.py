@@ -26,13 +26,13 @@ import re
 import shutil
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from bench.atomic import atomic_path, write_atomic
+from bench.atomic import write_atomic
+from bench.data.convert import CONVERSIONS
 from bench.data.sources import RemoteFile, Source, get_source
 
 ENV_DATA = "EMSEG_BENCH_DATA"
@@ -319,56 +319,6 @@ def _fetch_gdrive(source: Source, files: list[RemoteFile], root: Path) -> None:
                 _record_hash(root, f, dest, url)
 
 
-# -- conversions into the loaders' layout -----------------------------------------------------
-def _unzip_single_tif(archive: Path, dest: Path) -> None:
-    """The one ``.tif`` inside ``archive`` written to ``dest`` (member names are never used
-    as paths, so an archive cannot write outside the data root)."""
-    with zipfile.ZipFile(archive) as zf:
-        tifs = [m for m in zf.namelist() if m.lower().endswith((".tif", ".tiff"))]
-        if len(tifs) != 1:
-            raise FetchError(f"{archive}: expected one TIFF stack inside, found {zf.namelist()}")
-        with atomic_path(dest) as tmp, zf.open(tifs[0]) as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, _CHUNK)
-
-
-def _convert_snemi3d(root: Path) -> None:
-    for stem in ("train-input", "train-labels"):
-        _unzip_single_tif(root / "snemi3d" / f"{stem}.zip", root / "ac3_ac4" / f"{stem}.tif")
-
-
-def _convert_isbi2012(root: Path) -> None:
-    """The ISBI 2012 TIFFs as one CREMI-format file. The labels are a membrane mask (255 inside
-    cells, 0 on membranes), so ids are the 4-connected regions of each section, numbered
-    consecutively over the stack (not linked across sections)."""
-    import h5py
-    import numpy as np
-    import tifffile
-    from scipy import ndimage
-
-    src = root / "isbi2012"
-    raw = np.asarray(tifffile.imread(src / "train-volume.tif"))
-    mask = np.asarray(tifffile.imread(src / "train-labels.tif"))
-    if raw.ndim != 3 or raw.shape != mask.shape or raw.dtype != np.uint8:
-        raise FetchError(f"{src}: expected two uint8 stacks of one shape, got raw {raw.shape} "
-                         f"{raw.dtype}, labels {mask.shape} {mask.dtype}")
-    labels = np.zeros(mask.shape, np.uint64)
-    offset = 0
-    for z in range(mask.shape[0]):
-        ids, n = ndimage.label(mask[z] > 0)
-        labels[z] = np.where(ids > 0, ids.astype(np.uint64) + offset, 0)
-        offset += n
-    with atomic_path(src / "isbi2012_train.h5") as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["resolution"] = (50.0, 4.0, 4.0)
-        f.create_dataset("volumes/raw", data=raw, compression="gzip")
-        f.create_dataset("volumes/labels/neuron_ids", data=labels, compression="gzip")
-
-
-_CONVERSIONS: dict[str, Callable[[Path], None]] = {
-    "snemi3d": _convert_snemi3d,
-    "isbi2012": _convert_isbi2012,
-}
-
-
 # -- public -----------------------------------------------------------------------------------
 def is_present(source: Source, root: Path) -> bool:
     """Whether the files ``source`` provides are in ``root`` (not checksummed: cheap)."""
@@ -406,7 +356,7 @@ def fetch(name: str, data_root: str | Path | None = None, *,
         _fetch_gdrive(source, drive, root)
     paths = [fetch_file(f, root) for f in source.files]
     if source.convert:
-        _CONVERSIONS[source.convert](root)
+        CONVERSIONS[source.convert](root)
         return [root / p for p in source.made]
     return paths
 

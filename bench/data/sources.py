@@ -2,7 +2,7 @@
 
 One :class:`Source` per name that ``python -m bench data fetch NAME`` accepts. Each lists its
 files (origin, size, checksum and how far each of these was verified), its licence and
-citation, and the conversion (:mod:`bench.data.fetch`) that turns the downloads into the layout
+citation, and the conversion (:mod:`bench.data.convert`) that turns the downloads into the layout
 the loaders read (docs/data.md). Nothing here touches the network.
 
 Checksums are ``"sha256:<hex>"`` or ``"md5:<hex>"`` (pooch's notation). ``None`` means the
@@ -80,7 +80,7 @@ class Source:
     restrictive
         The licence limits use (e.g. non-commercial): printed before every download.
     convert
-        Name of the conversion in :mod:`bench.data.fetch` (None: the loaders read the
+        Name of the conversion in :mod:`bench.data.convert` (None: the loaders read the
         downloads as they are).
     gdrive_folder
         A public Google Drive folder holding ``files`` (downloaded with the optional ``gdown``).
