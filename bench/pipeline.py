@@ -197,6 +197,10 @@ def prepare(spec: RunSpec, store: ResultsStore):
     )
     _check_labels_nonnegative(dataset)
     _check_validation_size(dataset, spec.postprocess)
+    if spec.checkpoint:  # official:NAME is fetched and checked now, before any run folder
+        from bench.data.fetch import resolve_checkpoint
+
+        resolve_checkpoint(spec.checkpoint, spec.data_root)
     method = METHODS.create(
         spec.method,
         profile=spec.profile,
@@ -223,8 +227,12 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
     t_start = time.perf_counter()
     dataset, device, method = prepare(spec, store)
     if spec.checkpoint:  # a file that is not the method's weights fails before any folder
-        log.info("using checkpoint %s, no training", spec.checkpoint)
-        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
+        from bench.data.fetch import resolve_checkpoint
+
+        # official:NAME -> the cached, checksum-verified file (prepare fetched it)
+        path = resolve_checkpoint(spec.checkpoint, spec.data_root)
+        log.info("using checkpoint %s, no training", path)
+        method.load_checkpoint(path)  # any run's model.pt; cad: official ckpt too
     run_id = validate_run_id(run_id) if run_id else new_run_id(spec, dataset.name)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training recipe size (default: quick)")
     p.add_argument("--postprocess", default=None,
                    help="comma separated post-processors (default: waterz)")
-    p.add_argument("--data-root", default=None, help="folder with the real datasets")
-    p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
+    p.add_argument("--data-root", default=None, help="folder with the real datasets (default: "
+                   "$EMSEG_BENCH_DATA, else the user cache folder 'bench data fetch' fills)")
+    p.add_argument("--checkpoint", default=None, help="load these weights instead of training: "
+                   "a file, or official:wafer4|CremiA|CremiB|CremiC|AC34 (the CAD authors' "
+                   "weights, fetched into the data root and checksum-verified)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--seeds", default=None, metavar="LIST",
