@@ -283,7 +283,6 @@ class RandomForestMethod(Method):
         return self
 
 
-@register_method("rf", family="classical")
 def _fit_with_progress(forest: Any, x: np.ndarray, y: np.ndarray, steps: int = 10) -> None:
     """``forest.fit(x, y)`` in about ``steps`` rounds of trees, with a progress bar.
 
@@ -304,6 +303,7 @@ def _fit_with_progress(forest: Any, x: np.ndarray, y: np.ndarray, steps: int = 1
     forest.set_params(warm_start=False)
 
 
+@register_method("rf", family="classical")
 def rf(**overrides: Any) -> RandomForestMethod:
     """Ilastik-style random-forest pixel classifier (filter bank + scikit-learn forest)."""
     overrides = dict(overrides)

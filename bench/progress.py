@@ -36,9 +36,20 @@ QUIET_BELOW_S = 5.0
 _MODES = ("auto", "bars", "log", "off")
 
 
+_forced: str | None = None
+
+
+def set_mode(chosen: str | None) -> None:
+    """Override ``BENCH_PROGRESS`` in this process (``-q`` sets ``"off"``); None: undo."""
+    if chosen is not None and chosen not in _MODES:
+        raise ValueError(f"progress mode: expected one of {', '.join(_MODES)}, got {chosen!r}")
+    global _forced
+    _forced = chosen
+
+
 def mode() -> str:
     """``"bars"``, ``"log"`` or ``"off"``: how progress is shown now (see the module)."""
-    chosen = os.environ.get("BENCH_PROGRESS", "auto").strip().lower() or "auto"
+    chosen = _forced or os.environ.get("BENCH_PROGRESS", "auto").strip().lower() or "auto"
     if chosen not in _MODES:
         raise ValueError(f"BENCH_PROGRESS: expected one of {', '.join(_MODES)}, got {chosen!r}")
     if chosen != "auto":

@@ -213,9 +213,6 @@ def test_perf_infer_runs_and_writes_json(tmp_path, capsys):
     # --json: stdout is the JSON object alone (the same as the file); the table is on stderr
     assert json.loads(captured.out) == result
     assert "voxels/s" in captured.err
-    # the old `--json FILE` fails before any work, naming the new option
-    with pytest.raises(ValueError, match=r"--json takes no value.*--out perf\.json"):
-        perf_infer.run(parser.parse_args(["--methods", "cad", "--json", "perf.json"]))
     with pytest.raises(ValueError, match="--methods"):
         perf_infer.run(parser.parse_args(["--methods", "unet9"]))
 

@@ -14,19 +14,12 @@ from typing import Any, TextIO
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--json`` (print the results as one JSON object on stdout, as in every command) and
     ``--out FILE`` (write them to a file)."""
-    # nargs="?" only to catch the old `--json FILE` usage with a clear message (check_output)
-    parser.add_argument("--json", nargs="?", const=True, default=False, metavar="",
+    # the old `--json FILE` usage gets a clear message from bench.cli (_check_extra)
+    parser.add_argument("--json", action="store_true",
                         help="print the results as one JSON object on stdout (the table then "
                         "goes to stderr)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE.json",
                         help="also write the results to this JSON file")
-
-
-def check_output(args: argparse.Namespace) -> None:
-    """Refuse ``--json FILE`` (its meaning before ``--out`` existed), before any work."""
-    if args.json is not True and args.json is not False:
-        raise ValueError(f"--json takes no value: it prints JSON to stdout; to write a file "
-                         f"use --out {args.json}")
 
 
 @contextlib.contextmanager
@@ -34,7 +27,7 @@ def text_output(args: argparse.Namespace) -> Iterator[TextIO]:
     """Yield the stream the JSON goes to; with ``--json`` the human-readable lines printed
     inside the block go to stderr, so stdout holds the JSON object only."""
     stdout = sys.stdout
-    if args.json is True:
+    if args.json:
         with contextlib.redirect_stdout(sys.stderr):
             yield stdout
     else:
@@ -48,7 +41,7 @@ def emit(args: argparse.Namespace, payload: Any, stdout: TextIO) -> None:
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.out, payload)
-    if args.json is True:
+    if args.json:
         from bench.atomic import _json_default
 
         print(json.dumps(payload, default=_json_default), file=stdout)

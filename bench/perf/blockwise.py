@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.perf import add_output_arguments, check_output, emit, text_output
+from bench.perf import add_output_arguments, emit, text_output
 
 _CHILD = """
 import json, sys
@@ -70,7 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args)
     with text_output(args) as stdout:
         rows = _measure_all(args)
     if rows is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.perf import add_output_arguments, check_output, emit, text_output
+from bench.perf import add_output_arguments, emit, text_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,6 @@ def _best(fn, repeats: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args)
     with text_output(args) as stdout:
         payload = _measure(args)
     emit(args, payload, stdout)

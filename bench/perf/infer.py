@@ -35,7 +35,7 @@ from bench.infer import (
 )
 from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
-from bench.perf import add_output_arguments, check_output, emit, text_output
+from bench.perf import add_output_arguments, emit, text_output
 
 METHODS = ("cad", "superhuman3d", "mala3d")
 
@@ -125,7 +125,6 @@ def _sync(device: torch.device) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args)
     with text_output(args) as stdout:
         meta = _measure(args)
     emit(args, meta, stdout)
