@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bench.commands.run",
     "bench.commands.score",
     "bench.commands.report",
+    "bench.commands.compare",
     "bench.commands.check",
     "bench.commands.listing",
     "bench.data.cli",

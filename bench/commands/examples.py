@@ -34,7 +34,7 @@ EXAMPLES: dict[str, str] = {
 """,
     "compare": """
   python -m bench compare results-main results-branch
-  python -m bench compare results --study-a study-synthetic-quick-404e278c \\
+  python -m bench compare results results --study-a study-synthetic-quick-404e278c \\
       --study-b study-synthetic-quick-1c2d3e4f
   python -m bench compare results-main results-branch --json > verdicts.json
   python -m bench compare results-main results-branch --fail-if-worse   # CI: exit 1 if worse
