@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -179,8 +180,10 @@ def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str
 
         if leave is None:
             leave = not _open_bars()
+        size = _fixed_size()
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave,
-                    dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+                    dynamic_ncols=size is None, ncols=size and size[0], nrows=size and size[1],
+                    mininterval=0.5, file=sys.stderr)
     return _LogProgress(iterable, total, desc, unit, initial, quiet=how == "off")
 
 
@@ -201,6 +204,19 @@ def silence() -> Iterator[None]:
         yield
     finally:
         _local.depth -= 1
+
+
+def _fixed_size() -> tuple[int, int] | None:
+    """None when the terminal reports its size (tqdm follows it), else (columns, lines) to use:
+    a pseudo-terminal without a size (``script``, ``docker run -t``) reports 0 x 0, which tqdm
+    would take for no room at all and draw nothing."""
+    try:
+        if os.get_terminal_size(sys.stderr.fileno()).columns > 0:
+            return None
+    except (AttributeError, OSError, ValueError):
+        pass
+    columns, lines = shutil.get_terminal_size((100, 24))
+    return columns or 100, lines or 24
 
 
 def _open_bars() -> bool:
