@@ -239,3 +239,26 @@ def test_commands_are_listed_with_paths():
     paths = dict(_commands(build_parser()))
     assert {"run", "compare", "perf infer", "data preview"} <= set(paths)
     assert all(isinstance(p, argparse.ArgumentParser) for p in paths.values())
+
+
+def test_dask_tasks_report_progress(monkeypatch, caplog):
+    import dask
+
+    monkeypatch.setattr(progress, "QUIET_BELOW_S", 0.0)
+    monkeypatch.setenv("BENCH_PROGRESS", "log")
+    tasks = [dask.delayed(lambda x: x + 1, pure=False)(i) for i in range(3)]
+    with caplog.at_level(logging.INFO, logger="bench.progress"), \
+            progress.dask_progress("blocks"):
+        assert dask.compute(*tasks, scheduler="threads", num_workers=2) == (1, 2, 3)
+    assert caplog.records[-1].getMessage().startswith("blocks: 3/3 task")
+
+
+def test_study_time_left_counts_only_the_runs_that_ran():
+    from bench.study import _TimeLeft
+
+    eta = _TimeLeft(4)
+    eta.skipped()  # a finished run costs nothing and says nothing about the others
+    assert eta.text() == ""
+    eta.ran(60.0)
+    eta.ran(120.0)
+    assert eta.text() == "; 1 run left, about 1.5 min"
