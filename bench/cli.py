@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import progress
     from bench.errors import BenchError
 
-    if args.quiet:
-        progress.set_mode("off")
     try:
+        progress.mode()  # a bad BENCH_PROGRESS fails here, before any work
+        if args.quiet:
+            progress.set_mode("off")
         # log lines printed above the bars, never through them (a no-op without a terminal)
         with progress.log_redirect():
             return int(args.func(args) or 0)

@@ -12,8 +12,8 @@ for all of them how progress looks:
   :data:`LOG_EVERY_S` seconds while the step runs and one when a step that took at least
   :data:`QUIET_BELOW_S` seconds ends, so a log shows where a long step is.
 
-``BENCH_PROGRESS=bars`` or ``=log`` forces one of the two (e.g. bars under ``script``, which
-already gives a terminal; log lines in a notebook); ``=off`` silences both.
+``BENCH_PROGRESS=bars`` or ``=log`` forces one of the two (bars for a CI log viewer that
+renders carriage returns, log lines in a notebook); ``=off`` silences both.
 """
 
 from __future__ import annotations
