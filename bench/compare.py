@@ -179,7 +179,7 @@ def as_markdown(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> str:
     n_tested = int(table["p_value"].notna().sum())
     lines += ["", f"ΔVOI < 0: A has the lower (better) VOI. Paired hierarchical bootstrap over "
               f"seeds and test sub-volumes; p-values Holm-corrected over the {n_tested} "
-              f"results compared; significant below {alpha}."]
+              f"result{'s' if n_tested != 1 else ''} compared; significant below {alpha}."]
     for side, names in only.items():
         if names:
             lines.append(f"Only in {side.upper()} (not compared): {', '.join(names)}")
