@@ -102,7 +102,8 @@ class _LogProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = time.monotonic()
-        if not self._quiet and now - self._last >= LOG_EVERY_S:
+        finished = self.total is not None and self.n >= self.total  # close() says it
+        if not self._quiet and not finished and now - self._last >= LOG_EVERY_S:
             self._last = now
             log.info("%s: %s", self.desc, self._status(now))
 

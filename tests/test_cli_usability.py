@@ -101,6 +101,7 @@ def test_log_mode_writes_log_lines_and_no_bar(monkeypatch, caplog, capsys):
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("things: 1/4 thing") and "left" in lines[0]
     assert lines[-1].startswith("things: 4/4 thing") and lines[-1].endswith("(done)")
+    assert len(lines) == 4  # steps 1-3 while running, then the end (not step 4 twice)
     assert "\r" not in capsys.readouterr().err  # no bar characters on stderr
 
 
