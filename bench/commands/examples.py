@@ -73,6 +73,7 @@ EXAMPLES: dict[str, str] = {
     "perf metrics": """
   python -m bench perf metrics
   python -m bench perf metrics --shape 10 500 500 --no-waterz --json
+  python -m bench perf metrics --out results/perf/metrics.json
 """,
     "perf infer": """
   python -m bench perf infer --shape 8 256 256 --methods cad,superhuman3d
@@ -92,6 +93,7 @@ EXAMPLES: dict[str, str] = {
 """,
     "perf skeleton": """
   python -m bench perf skeleton --repeat 1 --json
+  python -m bench perf skeleton --out results/perf/skeleton.json
 """,
     "perf classical": """
   python -m bench perf classical --profile smoke
