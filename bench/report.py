@@ -28,6 +28,7 @@ import pandas as pd
 from bench import stats
 from bench.names import file_stem
 from bench.report_errors import nerl_plot, worst_errors_section
+from bench.report_training import training_curves_plot
 from bench.results import (
     CORRUPT_FILE_ERRORS,
     ResultsStore,
@@ -227,6 +228,8 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
             _plot_per_section(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
             _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset, skipped),
             nerl_plot(drows, out_dir / f"{stem}_nerl_vs_voi.png", dataset),
+            training_curves_plot(store, _records(selected[selected["dataset"] == dataset]),
+                                 out_dir / f"{stem}_training.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         table_rows = _records(dsum)
@@ -396,7 +399,19 @@ def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
                    "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
 
 
-LINE_STYLES = {"waterz": "-", "lmc": "--", "mws": ":"}
+#: a line style per registered post-processor; others get the first free one of _MORE_STYLES
+LINE_STYLES: dict[str, Any] = {"waterz": "-", "lmc": "--", "mws": ":", "gala": "-.",
+                               "lmc-rf": (0, (6, 2, 1, 2, 1, 2))}
+_MORE_STYLES = ((0, (1, 4)), (0, (8, 3)), (0, (3, 1, 3, 4)), (0, (4, 1, 1, 1, 1, 1, 1, 4)))
+
+
+def line_style(postprocess: str, postprocessors) -> Any:
+    """The line style of ``postprocess`` among ``postprocessors``: distinct for every one
+    (those without a fixed style take the free extra styles in name order)."""
+    if postprocess in LINE_STYLES:
+        return LINE_STYLES[postprocess]
+    others = sorted(p for p in set(postprocessors) if p not in LINE_STYLES)
+    return _MORE_STYLES[others.index(postprocess) % len(_MORE_STYLES)]
 
 
 def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
@@ -406,7 +421,7 @@ def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
     methods = sorted({row["method"] for row in rows})
     palette = plt.get_cmap("tab10").colors
     return {"color": palette[methods.index(r["method"]) % len(palette)],
-            "linestyle": LINE_STYLES.get(r["postprocess"], "-.")}
+            "linestyle": line_style(r["postprocess"], {row["postprocess"] for row in rows})}
 
 
 def _series(rows, curves: dict[str, pd.DataFrame], kind: str

@@ -25,11 +25,13 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import yaml
 
+from bench import progress
 from bench.pipeline import RunOutcome, RunSpec, run
 from bench.provenance import verify_run
 from bench.results import ResultsStore, read_metrics_rows
@@ -140,20 +142,55 @@ def run_study(methods: list[str], seeds: list[int], template: RunSpec,
     existing = _existing_runs(store, study)
     outcomes = []
     total = len(methods) * len(seeds)
-    for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
-        spec = replace(template, method=method, seed=seed, study=study)
-        run_dir = existing.get((method, seed))
-        if run_dir is not None and (run_dir / "metrics.json").exists():
-            rows = read_metrics_rows(run_dir / "metrics.json")
-            store.add_rows(rows)  # idempotent; restores rows of a rebuilt or moved database
-            log.info("[%d/%d] %s seed %d: done in %s, skipped", i, total, method, seed,
-                     run_dir.name)
-            outcomes.append(RunOutcome(run_dir.name, run_dir, rows))
-            continue
-        if run_dir is not None:
-            log.info("[%d/%d] %s seed %d: resuming %s", i, total, method, seed, run_dir.name)
-            outcomes.append(run(spec, store, run_id=run_dir.name))
-        else:
-            log.info("[%d/%d] %s seed %d: starting (%s)", i, total, method, seed, study)
-            outcomes.append(run(spec, store))
+    eta = _TimeLeft(total)
+    with progress.bar(total=total, desc="study", unit="run", leave=True) as shown:
+        for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
+            spec = replace(template, method=method, seed=seed, study=study)
+            run_dir = existing.get((method, seed))
+            if run_dir is not None and (run_dir / "metrics.json").exists():
+                rows = read_metrics_rows(run_dir / "metrics.json")
+                store.add_rows(rows)  # idempotent; restores rows of a rebuilt or moved database
+                log.info("[%d/%d] %s seed %d: done in %s, skipped", i, total, method, seed,
+                         run_dir.name)
+                outcomes.append(RunOutcome(run_dir.name, run_dir, rows))
+                eta.skipped()
+                shown.update(1)
+                continue
+            t0 = time.monotonic()
+            if run_dir is not None:
+                log.info("[%d/%d] %s seed %d: resuming %s%s", i, total, method, seed,
+                         run_dir.name, eta.text())
+                outcomes.append(run(spec, store, run_id=run_dir.name))
+            else:
+                log.info("[%d/%d] %s seed %d: starting (%s)%s", i, total, method, seed, study,
+                         eta.text())
+                outcomes.append(run(spec, store))
+            eta.ran(time.monotonic() - t0)
+            shown.set_postfix_str(eta.text().lstrip("; "), refresh=False)
+            shown.update(1)
     return outcomes
+
+
+class _TimeLeft:
+    """Runs done and left and the time the rest should take: the mean duration of the runs
+    this process ran times the runs left (skipped, finished runs cost nothing and do not count,
+    unlike in tqdm's own rate)."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.seconds, self.n_ran = total, 0, 0.0, 0
+
+    def skipped(self) -> None:
+        self.done += 1
+
+    def ran(self, seconds: float) -> None:
+        self.done += 1
+        self.n_ran += 1
+        self.seconds += seconds
+
+    def text(self) -> str:
+        """``"; 2 runs left, about 5.1 min"`` once a run was timed, else ``""``."""
+        left = self.total - self.done
+        if not self.n_ran or not left:
+            return ""
+        return (f"; {left} run{'s' if left > 1 else ''} left, about "
+                f"{progress.duration(self.seconds / self.n_ran * left)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import pickle
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -163,12 +162,12 @@ class CsvLog:
 
 
 def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
-    """tqdm progress bar (disabled when stderr is not a terminal unless forced by the caller)."""
-    from tqdm.auto import tqdm
+    """A :func:`bench.progress.bar` over ``iterable``: tqdm on a terminal, log lines otherwise
+    (``disable=True`` shows nothing)."""
+    from bench import progress as shown
 
-    kwargs.setdefault("dynamic_ncols", True)
-    kwargs.setdefault("mininterval", 2.0)
-    return iter(tqdm(iterable, **kwargs))
+    disable = kwargs.pop("disable", False)
+    return iter(shown.bar(iterable, enabled=False if disable else None, **kwargs))
 
 
 @torch.no_grad()
@@ -272,16 +271,18 @@ def run_training(
 
     t0 = time.perf_counter()
     terms: dict[str, float] = {}
-    if show_progress is None:
-        show_progress = sys.stderr.isatty()
-    bar = progress(
-        range(start, end), initial=start, total=iters, desc=desc, disable=not show_progress
-    )
+    from bench import progress as shown
+
+    # None: a bar on a terminal, log lines otherwise (bench.progress); False: nothing
+    bar = shown.bar(range(start, end), initial=start, total=iters, desc=desc, unit="iter",
+                    enabled=None if show_progress is None else bool(show_progress))
     for it in bar:
         terms = step_fn(it)
         step = it + 1
         if step % log_every == 0 or step == end:
             log.write({"step": step, **terms, "seconds": time.perf_counter() - t0})
+            if "loss" in terms:
+                bar.set_postfix_str(f"loss {float(terms['loss']):.4g}", refresh=False)
         if step % checkpoint_every == 0 or step == iters:
             save(step)
     return {
