@@ -50,7 +50,13 @@ EXAMPLES: dict[str, str] = {
 """,
     "data": """
   python -m bench data list
+  python -m bench data fetch cremiA
   python -m bench data check --data-root ~/em-data
+""",
+    "data fetch": """
+  python -m bench data fetch cremiA cremiB cremiC        # into the cache (see data list)
+  python -m bench data fetch official:CremiA --data-root ~/em-data
+  EMSEG_BENCH_MIRROR=/mnt/lab-mirror python -m bench data fetch ac3ac4
 """,
     "data list": """
   python -m bench data list
