@@ -16,12 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=None, help="comma separated (default: the baseline's)")
     p.add_argument("--tolerance", type=float, default=0.05,
                    help="absolute tolerance added to the baseline (default 0.05)")
-    p.add_argument("--rel-tolerance", type=float, default=0.10,
-                   help="relative tolerance, fraction of the baseline (default 0.10)")
-    p.add_argument("--update", action="store_true", help="rewrite the baseline deliberately")
+    p.add_argument("--update", action="store_true",
+                   help="record the baseline deliberately (with --methods: those methods are "
+                   "merged into it, the others kept)")
+    p.add_argument("--replace", action="store_true",
+                   help="with --update: rewrite the baseline with the given methods only")
     p.add_argument("--seeds", default=None, metavar="LIST",
-                   help="with --update: record the baseline over these seeds (e.g. 0-2); the "
-                   "check then takes its tolerance from their spread")
+                   help="with --update: record the baseline over these seeds (default 0-2, at "
+                   "least 3); the check takes its tolerance from their spread")
     p.set_defaults(func=main)
 
 
@@ -35,6 +37,7 @@ def main(args: argparse.Namespace) -> int:
 
         seeds = parse_seeds(args.seeds)
     code, report = check(args.baseline, methods=methods, abs_tol=args.tolerance,
-                         rel_tol=args.rel_tolerance, update=args.update, seeds=seeds)
+                         update=args.update, seeds=seeds,
+                         replace=args.replace)
     print(report)
     return code
