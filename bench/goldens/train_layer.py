@@ -1,0 +1,114 @@
+"""Training goldens: every method trains :data:`STEPS` steps on the committed crop.
+
+Each method's recipe is its ``smoke`` profile on CPU in float32 (``amp: false``), with
+``iters`` = :data:`STEPS`; :meth:`~bench.train.method.RecipeMethod.fit` seeds Python, NumPy and
+torch from the recipe's ``seed`` and builds the networks after seeding, so the initialisation,
+the patch sampler, the augmentations and every other random stream are fixed. The training
+volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA
+trains its narrow layout (:data:`bench.goldens.infer_layer.MALA_LAYOUT`) on the crop reflected
+to its smallest valid patch. This is the layer where a recipe, sampler, augmentation, target,
+loss or optimiser change shows.
+
+Quantities per method: every logged loss term at every step, and per network the mean and the
+root mean square of all parameters after training (the step's loss terms are recorded at
+full precision, not from the rounded CSV log) (and after BatchNorm recalibration where the
+method does it); for ``rf``, the forest's feature importances and its boundary probability
+profile on the crop. Compared at :data:`TOLERANCE` (absolute; the values are of order 0.01-10).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: training steps per method
+STEPS = 5
+#: the largest difference measured over ATEN_CPU_CAPABILITY=default/avx2 x 1/2 threads, against
+#: goldens written under avx2 / 2 threads (``python -m bench.goldens.matrix --layer train``)
+MEASURED_MAX_DIFF = 0.0
+TOLERANCE = max(10 * MEASURED_MAX_DIFF, 1e-6)
+RULE = f"{STEPS} steps per method, within {TOLERANCE:g}"
+#: MALA's training patch: the smallest valid input (z >= 29, y/x = 27 b + 160)
+MALA_PATCH = [29, 214, 214]
+
+
+def tolerance(quantity: str) -> float:
+    return TOLERANCE
+
+
+def _volume(raw: np.ndarray, labels: np.ndarray):
+    from bench.data.types import Volume
+
+    return Volume(raw=raw, labels=labels.astype(np.uint64), resolution_nm=(40.0, 4.0, 4.0),
+                  name="golden")
+
+
+def train_method(name: str, raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Train method ``name`` for :data:`STEPS` steps; its golden quantities."""
+    from bench.registry import METHODS
+
+    if name == "rf":
+        return _train_rf(raw, labels)
+    overrides: dict[str, Any] = {"amp": False, "iters": STEPS, "checkpoint_every": STEPS,
+                                 "log_every": 1}
+    if name == "mala3d":
+        from bench.goldens.infer_layer import MALA_LAYOUT
+        from bench.nets.unet3d import MalaUNet3D
+
+        overrides.update(patch_3d=MALA_PATCH, padding_3d=0)
+        pad = [(0, max(n - s, 0)) for n, s in zip(MALA_PATCH, raw.shape, strict=True)]
+        raw, labels = np.pad(raw, pad, mode="symmetric"), np.pad(labels, pad, mode="symmetric")
+    method = METHODS.create(name, profile="smoke", device="cpu", **overrides)
+    if name == "mala3d":
+        method.build_nets = lambda: {"net": MalaUNet3D(**MALA_LAYOUT)}
+    # the step's loss terms at full precision (the CSV log rounds them to 6 digits)
+    terms: list[dict[str, float]] = []
+    make_step = method.make_step
+
+    def recording_step(*args):
+        step = make_step(*args)
+
+        def run(it: int) -> dict[str, float]:
+            result = step(it)
+            terms.append({k: float(v) for k, v in result.items()})
+            return result
+
+        return run
+
+    method.make_step = recording_step
+    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+        method.fit(_volume(raw, labels), None, run_dir=Path(tmp), profile="smoke")
+    out: dict[str, Any] = {}
+    for col in method.columns:
+        out[f"{name}/{col}"] = [t[col] for t in terms]
+    for key, net in sorted(method.nets.items()):
+        flat = np.concatenate([p.detach().double().numpy().ravel() for p in net.parameters()])
+        out[f"{name}/{key}/param_mean_rms"] = [float(flat.mean()),
+                                               float(np.sqrt((flat ** 2).mean()))]
+    return out
+
+
+def _train_rf(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    from bench.registry import METHODS
+
+    method = METHODS.create("rf", profile="smoke")
+    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+        method.fit(_volume(raw, labels), None, run_dir=Path(tmp), profile="smoke")
+    p = np.asarray(method.predict_boundary(raw), np.float64)
+    return {"rf/feature_importances": [float(v) for v in
+                                       method.forest.feature_importances_],
+            "rf/boundary_z_profile": p.mean(axis=(1, 2)).tolist()}
+
+
+def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
+    from bench.goldens.eval_layer import load_inputs
+    from bench.registry import METHODS
+
+    inp = load_inputs(goldens, create=update)
+    out: dict[str, Any] = {}
+    for name in METHODS.names():
+        out.update(train_method(name, inp["raw"], inp["labels"]))
+    return out
