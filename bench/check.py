@@ -34,7 +34,10 @@ from scipy import stats as sps
 from bench.results import ResultsStore, write_json
 
 SCORES = ("voi", "arand")
-DEFAULT_METHODS = ("cad", "unet2d")
+#: unet2d only: CAD's smoke spread (VOI std 0.76 over three seeds at 200 iterations) puts its
+#: limit past the all-merged VOI, so no CAD result could fail; CAD's recipe is checked by the
+#: inference and training goldens instead (bench.goldens)
+DEFAULT_METHODS = ("unet2d",)
 #: the fixed benchmark: everything but the method is pinned
 BENCHMARK = {"dataset": "synthetic", "profile": "smoke", "postprocess": ["waterz"], "seed": 0,
              "device": "cpu"}
@@ -45,7 +48,9 @@ CHECK_OVERRIDES: dict[str, dict[str, Any]] = {
     "cad-nofgi": {"iters": 200, "mode": "fixed"},
     "cad-nodistill": {"iters": 200, "mode": "fixed"},
 }
-DEFAULT_OVERRIDES: dict[str, Any] = {"iters": 100}
+#: 400 unet2d iterations (about a minute on 2 cores): VOI std over five seeds 0.30, against
+#: 0.85 over three seeds at 100 iterations
+DEFAULT_OVERRIDES: dict[str, Any] = {"iters": 400}
 
 
 @dataclass
@@ -88,6 +93,12 @@ def run_benchmark(methods: list[str], results_dir: Path, seeds: list[int] | None
                     **{s: float(row[s]) for s in SCORES},
                     "infer_voxels_per_s": float(row["infer_voxels_per_s"]),
                 }
+    return summarise(per_seed)
+
+
+def summarise(per_seed: dict[str, dict[int, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """Per result: the one run's scores, or over several seeds their means, standard
+    deviations and the per-seed values."""
     out: dict[str, dict[str, Any]] = {}
     for key, by_seed in per_seed.items():
         if len(by_seed) == 1:
