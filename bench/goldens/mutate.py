@@ -24,7 +24,7 @@ from typing import Any
 from bench.goldens.mutations import CATALOGUE, Mutation
 
 #: the check's one-line verdicts: golden layers, then the e2e layer
-_FAILED = re.compile(r"^(?:layer (\w+) FAILED: (\S+)|end-to-end layer FAILED: (.*))$", re.M)
+_FAILED = re.compile(r"^layer (\w+) FAILED: (.*?): golden|^end-to-end layer FAILED: (.*)$", re.M)
 
 
 def copy_tree(root: Path, dest: Path) -> None:
