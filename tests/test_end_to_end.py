@@ -85,10 +85,16 @@ def test_unknown_method_lists_valid_names(capsys):
     assert "unknown method 'nope'" in err and "cad" in err and "unet2d" in err
 
 
-def test_check_passes_on_main_and_fails_on_a_worsened_method(tmp_path, monkeypatch):
-    baseline = tmp_path / "baseline.json"
-    assert main(["check", "--baseline", str(baseline), "--methods", "unet2d", "--update"]) == 0
-    assert main(["check", "--baseline", str(baseline)]) == 0
+def test_committed_baseline_passes_and_a_worsened_method_fails(capsys, monkeypatch):
+    """What CI guards: the e2e layer against results/baseline.json, then the same check with
+    unet2d's affinities made noisy."""
+    baseline = Path(__file__).resolve().parents[1] / "results" / "baseline.json"
+    code = main(["check", "--layer", "e2e", "--baseline", str(baseline)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    statuses = [line.split()[-1] for line in out.splitlines() if line.startswith("unet2d/")]
+    assert statuses and set(statuses) == {"ok"}, out
+    assert "smallest VOI change detected" in out
 
     entry = METHODS.get("unet2d")
 
@@ -106,17 +112,8 @@ def test_check_passes_on_main_and_fails_on_a_worsened_method(tmp_path, monkeypat
 
     monkeypatch.setitem(METHODS._entries, "unet2d", entry.__class__(
         entry.name, worsened, entry.family, entry.description, entry.defaults))
-    assert main(["check", "--baseline", str(baseline)]) == 1
-
-
-def test_committed_baseline_has_no_regression(capsys):
-    """What CI guards: the fixed smoke benchmark against results/baseline.json."""
-    baseline = Path(__file__).resolve().parents[1] / "results" / "baseline.json"
-    code = main(["check", "--baseline", str(baseline)])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    statuses = [line.split()[-1] for line in out.splitlines() if line.startswith(("cad", "unet"))]
-    assert statuses and set(statuses) == {"ok"}, out
+    assert main(["check", "--layer", "e2e", "--baseline", str(baseline)]) == 1
+    assert "end-to-end layer FAILED: unet2d/waterz" in capsys.readouterr().out
 
 
 def test_blockwise_run_matches_the_whole_volume_run(smoke_results, tmp_path):

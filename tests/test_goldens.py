@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
 from bench.goldens import compare_goldens, run_layer
 
@@ -48,3 +50,15 @@ def test_eval_layer_catches_a_metric_that_flatters(monkeypatch):
 def test_unknown_layer_is_refused_before_any_work(capsys):
     assert main(["check", "--layer", "nope"]) == 2
     assert "--layer: expected one of eval, infer, train, e2e, got 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_no_false_alarm_under_other_kernels_and_thread_counts():
+    """Unchanged code passes every golden layer under ATEN_CPU_CAPABILITY=default and avx2
+    with 1 and 2 threads (each setting in a fresh process)."""
+    from bench.goldens.matrix import SETTINGS, matrix
+
+    rows = matrix(["eval", "infer", "train"], GOLDENS)
+    assert len(rows) == 3 * len(SETTINGS)
+    failed = [r["failure"] for r in rows if not r["passed"]]
+    assert not failed, failed

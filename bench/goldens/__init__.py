@@ -47,10 +47,12 @@ class Difference:
     quantity: str
     golden: Any
     current: Any
-    tolerance: float = 0.0
+    tolerance: Any = 0.0
+    relative: bool = False
 
     def __str__(self) -> str:
-        tol = "exact" if self.tolerance == 0 else f"tolerance {self.tolerance:g}"
+        kind = "relative tolerance" if self.relative else "tolerance"
+        tol = "exact" if self.tolerance == 0 else f"{kind} {self.tolerance}"
         return (f"layer {self.layer} FAILED: {self.quantity}: golden {_short(self.golden)}, "
                 f"current {_short(self.current)} ({tol}); if the change is deliberate, rewrite "
                 f"the goldens with `python -m bench check --update --layer {self.layer}`")
@@ -61,15 +63,20 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _first_difference(golden: Any, current: Any, tol: float, where: str = ""
-                      ) -> tuple[str, Any, Any] | None:
-    """``None`` when ``current`` matches ``golden`` (numbers within ``tol``, absolute); else
-    ``(index, golden element, current element)`` of the first differing element."""
+Tolerance = float | list[float]
+
+
+def _first_difference(golden: Any, current: Any, tol: Tolerance, relative: bool,
+                      where: str = "") -> tuple[str, Any, Any] | None:
+    """``None`` when ``current`` matches ``golden``; else ``(index, golden element, current
+    element)`` of the first differing element. Numbers match within ``tol`` (absolute, or
+    relative to the golden value); a list ``tol`` holds one tolerance per element of a list."""
     if isinstance(golden, list) and isinstance(current, list):
         if len(golden) != len(current):
             return where, f"{len(golden)} values", f"{len(current)} values"
         for i, (g, c) in enumerate(zip(golden, current, strict=True)):
-            d = _first_difference(g, c, tol, f"{where}[{i}]")
+            t = tol[min(i, len(tol) - 1)] if isinstance(tol, list) else tol
+            d = _first_difference(g, c, t, relative, f"{where}[{i}]")
             if d is not None:
                 return d
         return None
@@ -78,12 +85,16 @@ def _first_difference(golden: Any, current: Any, tol: float, where: str = ""
             and not isinstance(golden, bool) and not isinstance(current, bool):
         if math.isnan(golden) and math.isnan(current):
             return None
-        return None if abs(golden - current) <= tol else (where, golden, current)
+        t = float(tol[0] if isinstance(tol, list) else tol)
+        if relative:
+            t *= abs(golden)
+        return None if abs(golden - current) <= t else (where, golden, current)
     return None if golden == current else (where, golden, current)
 
 
 def compare_goldens(layer: str, golden: dict[str, Any], current: dict[str, Any],
-                    tolerance: Callable[[str], float] = lambda q: 0.0) -> Difference | None:
+                    tolerance: Callable[[str], Tolerance] = lambda q: 0.0,
+                    relative: bool = False) -> Difference | None:
     """The first quantity (in the golden file's order) that differs, or ``None``."""
     for quantity in [*golden, *(q for q in current if q not in golden)]:
         if quantity not in current:
@@ -91,9 +102,9 @@ def compare_goldens(layer: str, golden: dict[str, Any], current: dict[str, Any],
         if quantity not in golden:
             return Difference(layer, quantity, "(no golden)", current[quantity])
         tol = tolerance(quantity)
-        d = _first_difference(golden[quantity], current[quantity], tol)
+        d = _first_difference(golden[quantity], current[quantity], tol, relative)
         if d is not None:
-            return Difference(layer, quantity + d[0], d[1], d[2], tol)
+            return Difference(layer, quantity + d[0], d[1], d[2], tol, relative)
     return None
 
 
@@ -127,7 +138,8 @@ def run_layer(name: str, goldens: Path = DEFAULT_GOLDENS, *, update: bool = Fals
         write_json(path, current)
         return None, f"layer {name}: {len(current)} goldens written to {path}"
     golden = json.loads(path.read_text())
-    diff = compare_goldens(name, golden, current, module.tolerance)
+    diff = compare_goldens(name, golden, current, module.tolerance,
+                           getattr(module, "RELATIVE", False))
     if diff is None:
         return None, f"layer {name}: {len(golden)} quantities match ({module.RULE})"
     return diff, str(diff)

@@ -66,7 +66,8 @@ def matrix(layers: list[str], goldens: Path = DEFAULT_GOLDENS) -> list[dict[str,
             current = run_setting(layer, goldens, isa, threads)
             diffs = {q: max_difference(golden[q], current.get(q)) for q in golden}
             worst = max(diffs, key=diffs.get)
-            failure = compare_goldens(layer, golden, current, module.tolerance)
+            failure = compare_goldens(layer, golden, current, module.tolerance,
+                                      getattr(module, "RELATIVE", False))
             rows.append({"layer": layer, "isa": isa, "threads": threads,
                          "max_diff": diffs[worst], "worst": worst,
                          "passed": failure is None,

@@ -9,11 +9,13 @@ trains its narrow layout (:data:`bench.goldens.infer_layer.MALA_LAYOUT`) on the 
 to its smallest valid patch. This is the layer where a recipe, sampler, augmentation, target,
 loss or optimiser change shows.
 
-Quantities per method: every logged loss term at every step, and per network the mean and the
-root mean square of all parameters after training (the step's loss terms are recorded at
-full precision, not from the rounded CSV log) (and after BatchNorm recalibration where the
-method does it); for ``rf``, the forest's feature importances and its boundary probability
-profile on the crop. Compared at :data:`TOLERANCE` (absolute; the values are of order 0.01-10).
+Quantities per method: every logged loss term at every step (recorded at full precision, not
+from the rounded CSV log), and per network the root mean square and the mean absolute value of
+all parameters after training (and after BatchNorm recalibration where the method does it);
+for ``rf``, the forest's feature importances and its boundary probability
+profile on the crop (exact). Compared at relative tolerances that grow with the step
+(:data:`STEP_TOLERANCE`): a change to the data, sampler, augmentation, targets or loss moves the
+first step's loss, a change to the learning rate or optimiser the second.
 """
 
 from __future__ import annotations
@@ -26,18 +28,31 @@ import numpy as np
 
 #: training steps per method
 STEPS = 5
-#: the largest difference over ATEN_CPU_CAPABILITY=default/avx2 x 1/2 threads, against goldens
-#: written with this host's own capability (AVX512) and 2 threads
-#: (``python -m bench.goldens.matrix --layer train``); the tolerance is ten times that
-MEASURED_MAX_DIFF = 0.0
-TOLERANCE = max(10 * MEASURED_MAX_DIFF, 1e-6)
-RULE = f"{STEPS} steps per method, within {TOLERANCE:g}"
+#: the largest relative difference of the loss terms at steps 1..5, over all methods and
+#: ATEN_CPU_CAPABILITY=default/avx2 x 1/2 threads, against goldens written with this host's own
+#: capability (AVX512) and 2 threads (``python -m bench.goldens.matrix --layer train``): the
+#: first step's loss (a forward pass from the fixed initialisation) agrees to 6e-6 (mala3d,
+#: default kernels; the 2D and 3D nets to 2e-7), and each update amplifies the kernels'
+#: rounding differences, CAD's most (its slice loss drifts 1.2e-2 by step 5, unet2d's 3.5e-3)
+MEASURED_PER_STEP = [5.9e-6, 2.2e-5, 1.8e-3, 4.1e-3, 1.2e-2]
+#: the same for the root mean square and mean absolute value of the parameters after training
+MEASURED_PARAMS = 1.1e-5
+#: relative tolerances: ten times what was measured
+STEP_TOLERANCE = [10 * m for m in MEASURED_PER_STEP]
+PARAM_TOLERANCE = 10 * MEASURED_PARAMS
+RELATIVE = True
+RULE = (f"{STEPS} steps per method; losses within {STEP_TOLERANCE[0]:.0e} (step 1) to "
+        f"{STEP_TOLERANCE[-1]:.2g} (step {STEPS}) relative, parameters {PARAM_TOLERANCE:.0e}")
 #: MALA's training patch: the smallest valid input (z >= 29, y/x = 27 b + 160)
 MALA_PATCH = [29, 214, 214]
 
 
-def tolerance(quantity: str) -> float:
-    return TOLERANCE
+def tolerance(quantity: str) -> float | list[float]:
+    if quantity.startswith("rf/"):
+        return 0.0  # the forest is trained exactly alike everywhere (measured: no difference)
+    if quantity.endswith("/param_rms_mean_abs"):
+        return PARAM_TOLERANCE
+    return STEP_TOLERANCE
 
 
 def _volume(raw: np.ndarray, labels: np.ndarray):
@@ -87,8 +102,8 @@ def train_method(name: str, raw: np.ndarray, labels: np.ndarray) -> dict[str, An
         out[f"{name}/{col}"] = [t[col] for t in terms]
     for key, net in sorted(method.nets.items()):
         flat = np.concatenate([p.detach().double().numpy().ravel() for p in net.parameters()])
-        out[f"{name}/{key}/param_mean_rms"] = [float(flat.mean()),
-                                               float(np.sqrt((flat ** 2).mean()))]
+        out[f"{name}/{key}/param_rms_mean_abs"] = [float(np.sqrt((flat ** 2).mean())),
+                                                   float(np.abs(flat).mean())]
     return out
 
 
