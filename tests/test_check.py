@@ -88,7 +88,7 @@ def fake_benchmark(monkeypatch):
 def test_update_with_methods_merges_and_replace_rewrites(tmp_path, fake_benchmark):
     path = tmp_path / "baseline.json"
     assert check_mod.check(path, methods=["cad", "unet2d"], update=True)[0] == 0
-    assert fake_benchmark[-1] == (["cad", "unet2d"], [0, 1, 2])  # three seeds by default
+    assert fake_benchmark[-1] == (["cad", "unet2d"], [0, 1, 2, 3, 4])  # five seeds by default
     code, report = check_mod.check(path, methods=["unet2d"], update=True)
     assert code == 0 and "kept cad/waterz" in report
     stored = json.loads(path.read_text())
