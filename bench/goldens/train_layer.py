@@ -13,7 +13,8 @@ Quantities per method: every logged loss term at every step (recorded at full pr
 from the rounded CSV log), and per network the root mean square and the mean absolute value of
 all parameters after training (and after BatchNorm recalibration where the method does it);
 for ``rf``, the forest's feature importances and its boundary probability
-profile on the crop (exact). Compared at relative tolerances that grow with the step
+profile on the crop (exact); and ``pipeline/*``, exact hashes of the targets and of 64 seeded
+augmentations (:func:`pipeline`). Compared at relative tolerances that grow with the step
 (:data:`STEP_TOLERANCE`): a change to the data, sampler, augmentation, targets or loss moves the
 first step's loss, a change to the learning rate or optimiser the second.
 """
@@ -48,7 +49,7 @@ MALA_PATCH = [29, 214, 214]
 
 
 def tolerance(quantity: str) -> float | list[float]:
-    if quantity.startswith("rf/"):
+    if quantity.startswith(("rf/", "pipeline/")):
         return 0.0  # the forest is trained exactly alike everywhere (measured: no difference)
     if quantity.endswith("/param_rms_mean_abs"):
         return PARAM_TOLERANCE
@@ -119,12 +120,38 @@ def _train_rf(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
             "rf/boundary_z_profile": p.mean(axis=(1, 2)).tolist()}
 
 
+#: draws of the augmentation golden (5 training steps draw too few to show a changed
+#: probability: a z-flip at 40 % instead of 50 % went unnoticed by them)
+AUGMENT_DRAWS = 64
+
+
+def pipeline(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Exact hashes of the training data pipeline on the crop: border widening, the 2D and
+    3D targets and their weights, and :data:`AUGMENT_DRAWS` augmentations of one patch with
+    every augmentation enabled (seeded)."""
+    from bench.goldens.eval_layer import sha
+    from bench.train.augment import AugmentConfig, augment
+    from bench.train.targets import long_range_targets, pair_targets, seg_widen_border
+
+    labels = labels.astype(np.uint64)
+    widened = seg_widen_border(labels)
+    lr_t, lr_w = long_range_targets(widened)
+    pair_t, pair_w = pair_targets(widened[:2])
+    cfg = AugmentConfig(enabled=True, p_mix=1.0, rescale=True, p_misalign=0.3,
+                        p_missing_section=0.3)
+    rng = np.random.default_rng(11)
+    patch = (raw[:4, :32, :32].astype(np.float32) / 255.0, labels[:4, :32, :32])
+    draws = [a for _ in range(AUGMENT_DRAWS) for a in augment(*patch, rng, cfg)]
+    return {"pipeline/targets": [sha(widened), sha(lr_t, lr_w), sha(pair_t, pair_w)],
+            "pipeline/augment": sha(*[np.asarray(a) for a in draws])}
+
+
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     from bench.goldens.eval_layer import load_inputs
     from bench.registry import METHODS
 
     inp = load_inputs(goldens, create=update)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = pipeline(inp["raw"], inp["labels"])
     for name in METHODS.names():
         out.update(train_method(name, inp["raw"], inp["labels"]))
     return out
