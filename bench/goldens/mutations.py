@@ -2,6 +2,9 @@
 
 Each is one small, plausible edit (an exact text replacement that must occur once in its file),
 of the kind a refactoring or a well-meant tweak introduces, spread over every stage of a run.
+Each must change behaviour: two earlier candidates (dropping ``fg[there]`` from the label
+affinities, dropping ``lo != big`` from border widening) turned out to be equivalent rewrites
+that no check could catch, and were replaced.
 """
 
 from __future__ import annotations
@@ -55,10 +58,9 @@ CATALOGUE: tuple[Mutation, ...] = (
     Mutation("blend-sigma", "inference blending", "bench/infer.py",
              "sigma: float = 0.2, floor", "sigma: float = 0.25, floor",
              "the 3D windows' Gaussian blending weights wider"),
-    Mutation("affinity-background", "affinity convention", "bench/affinity/__init__.py",
-             "(labels[here] == labels[there]) & fg[here] & fg[there]",
-             "(labels[here] == labels[there]) & fg[here]",
-             "label affinities no longer require the neighbour to be foreground"),
+    Mutation("affinity-replicate-y", "affinity convention", "bench/affinity/__init__.py",
+             "out[1, :, 0] = fg[:, 0]", "out[1, :, 0] = 0",
+             "the y channel's first row is 0 instead of the replicated edge (2D targets)"),
     Mutation("fragments-threshold", "fragments", "bench/segment/fragments.py",
              "inside = b < threshold", "inside = b <= threshold",
              "fragment seeds include voxels exactly at the boundary threshold"),
