@@ -92,7 +92,8 @@ def test_committed_baseline_passes_and_a_worsened_method_fails(capsys, monkeypat
     code = main(["check", "--layer", "e2e", "--baseline", str(baseline)])
     out = capsys.readouterr().out
     assert code == 0, out
-    statuses = [line.split()[-1] for line in out.splitlines() if line.startswith("unet2d/")]
+    statuses = [line.split()[-1] for line in out.splitlines()
+                if line.startswith("unet2d/waterz ") and "seeds (n=" in line]
     assert statuses and set(statuses) == {"ok"}, out
     assert "smallest VOI change detected" in out
 
