@@ -38,6 +38,7 @@ from baselines.features import (
     filter_geometry,
     halo,
 )
+from bench import progress
 from bench.affinity import affinities_from_boundary
 from bench.atomic import atomic_path
 from bench.method import Method
@@ -160,7 +161,9 @@ class RandomForestMethod(Method):
         t0 = time.perf_counter()
         plane = raw.shape[1] * raw.shape[2]
         rows = []
-        for z0, z1, feats in features_blockwise(raw, sigmas, geometry, int(cfg["block_z"])):
+        slabs = features_blockwise(raw, sigmas, geometry, int(cfg["block_z"]))
+        for z0, z1, feats in progress.bar(slabs, total=-(-raw.shape[0] // int(cfg["block_z"])),
+                                          desc="rf features", unit="slab"):
             sel = idx[(idx >= z0 * plane) & (idx < z1 * plane)] - z0 * plane
             rows.append(feats.reshape(feats.shape[0], -1)[:, sel].T)
         x = np.concatenate(rows)
@@ -175,7 +178,7 @@ class RandomForestMethod(Method):
             n_jobs=int(cfg["n_jobs"]),
             random_state=int(cfg["seed"]),
         )
-        forest.fit(x, y)
+        _fit_with_progress(forest, x, y)
         self.forest, self.geometry = forest, geometry
         return {
             "n_samples": int(y.size),
@@ -201,8 +204,10 @@ class RandomForestMethod(Method):
             raise ValueError(f"rf.predict expects (Z, Y, X) uint8 raw, got {raw.shape} {raw.dtype}")
         out = np.empty(raw.shape, dtype=np.float32)
         sigmas = [float(s) for s in self.config["sigmas"]]
-        for z0, z1, feats in features_blockwise(raw, sigmas, self.geometry,
-                                                int(self.config["block_z"])):
+        block_z = int(self.config["block_z"])
+        slabs = features_blockwise(raw, sigmas, self.geometry, block_z)
+        for z0, z1, feats in progress.bar(slabs, total=-(-raw.shape[0] // block_z),
+                                          desc="rf predict", unit="slab"):
             # one C-contiguous (voxels, features) copy, which scikit-learn uses as is
             x = np.empty((feats[0].size, feats.shape[0]), dtype=np.float32)
             for f in range(feats.shape[0]):
@@ -255,12 +260,22 @@ class RandomForestMethod(Method):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"rf model file {str(path)!r} does not exist")
-        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        try:
+            untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+        except Exception as exc:  # zipfile, KeyError, JSON errors: anything but a skops file
+            raise ValueError(
+                f"{path}: not an rf model file (expected the skops archive that rf writes as "
+                f"model.pt; {type(exc).__name__}: {exc})"
+            ) from None
         if untrusted:
             raise ValueError(
                 f"{path}: refusing to load types outside the rf allow-list: {sorted(untrusted)}"
             )
-        state = sio.load(path, trusted=list(TRUSTED_TYPES))
+        try:
+            state = sio.load(path, trusted=list(TRUSTED_TYPES))
+        except Exception as exc:  # a damaged archive whose schema still listed safe types
+            raise ValueError(f"{path}: not a readable rf model file ({type(exc).__name__}: "
+                             f"{exc})") from None
         if not isinstance(state, dict) or state.get("method") != self.name:
             raise ValueError(f"{path} is not an rf model saved by this harness")
         from sklearn.ensemble import RandomForestClassifier
@@ -276,6 +291,26 @@ class RandomForestMethod(Method):
                                        tuple(state["geometry_axis_scale"]))
         self.config = yaml.safe_load(state["recipe"])
         return self
+
+
+def _fit_with_progress(forest: Any, x: np.ndarray, y: np.ndarray, steps: int = 10) -> None:
+    """``forest.fit(x, y)`` in about ``steps`` rounds of trees, with a progress bar.
+
+    scikit-learn's ``warm_start`` adds trees to a fitted forest and draws each new tree's seed
+    as one single ``fit`` would, so the trees are the same as without the rounds (a test checks
+    it); only the bar is new.
+    """
+    n_trees = int(forest.n_estimators)
+    per_round = max(1, -(-n_trees // steps))
+    forest.set_params(warm_start=True, n_estimators=min(per_round, n_trees))
+    with progress.bar(total=n_trees, desc="rf forest", unit="tree") as shown:
+        while True:
+            forest.fit(x, y)
+            shown.update(forest.n_estimators - shown.n)
+            if forest.n_estimators >= n_trees:
+                break
+            forest.set_params(n_estimators=min(n_trees, forest.n_estimators + per_round))
+    forest.set_params(warm_start=False)
 
 
 @register_method("rf", family="classical")

@@ -100,12 +100,14 @@ def _prepared(fn: Any, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
+def _progress(total: int, enabled: bool | None, desc: str):
+    """A :func:`bench.progress.bar` (``enabled=None``: a bar on a terminal, log lines
+    otherwise), or None when ``enabled`` is False."""
+    if enabled is False:
         return None
-    from tqdm import tqdm
+    from bench import progress as shown
 
-    return tqdm(total=total, desc=desc, unit="win")
+    return shown.bar(total=total, desc=desc, unit="win")
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def predict_section_pairs(
     device: str | torch.device = "auto",
     return_embeddings: bool = False,
     amp: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Affinities of a volume from a 2D section-pair network, streaming over z.
 
@@ -170,7 +172,8 @@ def predict_section_pairs(
     amp
         bfloat16 autocast on CUDA (ignored on CPU; :func:`bench.device.autocast`).
     progress
-        Show a tqdm bar.
+        ``None`` (default): a progress bar on a terminal and log lines otherwise
+        (:mod:`bench.progress`); ``False``: nothing.
 
     Returns
     -------
@@ -295,7 +298,7 @@ def predict_sliding_window(
     batch_size: int = 1,
     device: str | torch.device = "auto",
     amp: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Run a 3D network over overlapping windows of a volume and blend the outputs.
 

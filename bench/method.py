@@ -14,7 +14,7 @@ member                  required  default
 ``predict``             yes       --
 ``n_parameters``        yes       --
 ``family``              no        ``""`` (the registry's family is used for the row)
-``save`` / ``load``     no        the method object's attributes, pickled into one file
+``save`` / ``load``     no        the method object's attributes, as JSON + arrays (no pickle)
 ``load_checkpoint``     no        :meth:`load` (``--checkpoint FILE``: no training)
 ``predict_long_range``  no        none: mutex watershed is skipped for the method
 ======================  ========  =========================================================
@@ -27,14 +27,11 @@ without ``predict_long_range`` raises ``TypeError`` at import time, not after tr
 from __future__ import annotations
 
 import inspect
-import pickle
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-
-from bench.atomic import atomic_open
 
 __all__ = ["Method", "MethodDefinitionError", "check_raw"]
 
@@ -57,7 +54,6 @@ _EXPECTED = {
     "load_checkpoint": "load_checkpoint(self, path)",
     "predict_long_range": "predict_long_range(self, raw)",
 }
-_SAVED_FORMAT = "emseg-bench method state v1"
 
 
 def check_raw(raw: Any, name: str = "raw") -> tuple[int, int, int]:
@@ -116,34 +112,27 @@ class Method(ABC):
     def save(self, path: str | Path) -> None:
         """Write what :meth:`load` needs to predict again, atomically, to one file.
 
-        Default: the object's attributes, pickled (so NumPy arrays, scikit-learn models and
-        torch modules all work). Override both for a format of your own.
+        Default: the object's attributes in a format that cannot run code when read back
+        (:mod:`bench.method_state`: JSON for numbers, strings, lists and dicts, NumPy arrays
+        for arrays, tensors and torch modules' weights). An attribute of another type (a
+        scikit-learn model, say) is refused with a message, unless pickle is trusted
+        (:func:`bench.method_state.trusted_pickle`, ``bench run --trust-pickle``). Override
+        both for a format of your own.
         """
-        state = {"format": _SAVED_FORMAT, "method": self.name, "attributes": vars(self)}
-        with atomic_open(Path(path), "wb") as f:
-            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+        from bench.method_state import save_attributes
+
+        save_attributes(Path(path), self.name, type(self).__name__, vars(self))
 
     def load(self, path: str | Path) -> Method:
         """Restore what :meth:`save` wrote; returns ``self``.
 
-        The default reads the default :meth:`save`'s file. Like any pickle, only load files
-        you (or this harness) wrote.
+        The default reads the default :meth:`save`'s file without running code; a pickled
+        file is read only when pickle is trusted (``--trust-pickle``), else refused.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as f:
-                state = pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-            raise ValueError(f"{path}: not a file written by {type(self).__name__}.save") from exc
-        if not isinstance(state, dict) or state.get("format") != _SAVED_FORMAT:
-            raise ValueError(f"{path}: not a file written by {type(self).__name__}.save")
-        if state["method"] != self.name:
-            raise ValueError(
-                f"{path}: holds method {state['method']!r}, not {self.name!r}"
-            )
-        vars(self).update(state["attributes"])
+        from bench.method_state import load_attributes
+
+        vars(self).update(load_attributes(Path(path), self.name, type(self).__name__,
+                                          vars(self)))
         return self
 
     def load_checkpoint(self, path: str | Path) -> None:
@@ -192,7 +181,7 @@ def _check_definition(cls: type[Method]) -> None:
     if _defined_here(cls, "save") != _defined_here(cls, "load"):
         raise MethodDefinitionError(
             f"{where} overrides only one of save/load: override both (one file format) or "
-            "neither (the default pickles the method's attributes)"
+            "neither (the default stores the method's attributes as JSON and arrays)"
         )
     if cls.long_range and not _defined_here(cls, "predict_long_range"):
         raise MethodDefinitionError(

@@ -39,6 +39,7 @@ import yaml
 
 from bench.atomic import atomic_path
 from bench.environment import describe_environment, peak_rss_mb
+from bench.provenance import PROVENANCE_NAME, sign_run, verify_run
 from bench.registry import METHODS, POSTPROCESSORS
 from bench.results import (
     OVERLAP_TABLES,
@@ -163,6 +164,19 @@ def _check_labels_nonnegative(dataset) -> None:
             labels[z0:z0 + 16]  # raises DataFormatError naming the file on a negative id
 
 
+def _check_validation_size(dataset, postprocess: list[str]) -> None:
+    """Every post-processor chooses its parameter on the validation split; some need more
+    than one section of it (:attr:`bench.segment.base.PostProcessor.min_val_sections`)."""
+    n_val = int(dataset.split("val").shape[0])
+    for pp in postprocess:
+        need = int(getattr(POSTPROCESSORS.get(pp).factory, "min_val_sections", 1))
+        if n_val < need:
+            raise ValueError(
+                f"--postprocess {pp}: needs a validation split of at least {need} sections to "
+                f"choose its parameter; dataset {dataset.name!r} has {n_val}"
+            )
+
+
 def prepare(spec: RunSpec, store: ResultsStore):
     """Everything that can be checked before the first training step: options, the results
     folder and database, the dataset (files, labels), the device and the method's recipe.
@@ -184,6 +198,11 @@ def prepare(spec: RunSpec, store: ResultsStore):
         seed=spec.seed if spec.data_seed is None else spec.data_seed,
     )
     _check_labels_nonnegative(dataset)
+    _check_validation_size(dataset, spec.postprocess)
+    if spec.checkpoint:  # official:NAME is fetched and checked now, before any run folder
+        from bench.data.fetch import resolve_checkpoint
+
+        resolve_checkpoint(spec.checkpoint, spec.data_root)
     method = METHODS.create(
         spec.method,
         profile=spec.profile,
@@ -209,6 +228,13 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
     """
     t_start = time.perf_counter()
     dataset, device, method = prepare(spec, store)
+    if spec.checkpoint:  # a file that is not the method's weights fails before any folder
+        from bench.data.fetch import resolve_checkpoint
+
+        # official:NAME -> the cached, checksum-verified file (prepare fetched it)
+        path = resolve_checkpoint(spec.checkpoint, spec.data_root)
+        log.info("using checkpoint %s, no training", path)
+        method.load_checkpoint(path)  # any run's model.pt; cad: official ckpt too
     run_id = validate_run_id(run_id) if run_id else new_run_id(spec, dataset.name)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +243,12 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
         try:
             if not (run_dir / "config.yaml").exists():
                 write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec)}))
+                sign_run(run_dir)  # a study resumes only runs it can verify (bench.provenance)
+            else:
+                why = verify_run(run_dir)
+                if why:
+                    log.warning("resuming %s, which this harness cannot vouch for (%s); its "
+                                "files are read as data only", run_id, why)
             write_json(run_dir / "environment.json", describe_environment(str(device)))
             log.info("run %s -> %s", run_id, run_dir)
             train_summary = _train(method, dataset, spec, run_dir)
@@ -253,14 +285,19 @@ def _attach_log(path: Path) -> logging.Handler:
 def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     model_file = run_dir / "model.pt"
     summary_file = run_dir / "train_summary.json"
-    if spec.checkpoint:
-        log.info("using checkpoint %s, no training", spec.checkpoint)
-        method.load_checkpoint(spec.checkpoint)  # any run's model.pt; cad: official ckpt too
+    if spec.checkpoint:  # already loaded by run(), before the run directory was made
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
         method.load(model_file)
-        return json.loads(summary_file.read_text())
+        try:
+            summary = json.loads(summary_file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{summary_file}: not the JSON training summary this harness "
+                             f"writes ({exc}); delete it and model.pt to train again") from None
+        if not isinstance(summary, dict):
+            raise ValueError(f"{summary_file}: expected a JSON object (the training summary)")
+        return summary
     train = dataset.split("train").load()
     val = dataset.split("val").load()
     log.info("training %s on %s (%s voxels)", spec.method, train.name,
@@ -274,6 +311,10 @@ def _train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         raise TrainingStopped(int(summary.get("step", 0)), int(method.config.get("iters", 0)))
     method.save(model_file)  # atomic: the stage counts as done only once it exists
     write_json(summary_file, summary)
+    # vouch for model.pt too, unless the run was not ours to begin with
+    if (run_dir / PROVENANCE_NAME).exists() and verify_run(run_dir, just_written=("model.pt",)
+                                                           ) is None:
+        sign_run(run_dir)
     return summary
 
 
@@ -331,6 +372,11 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
 
 
 def _check_affinities(affs: np.ndarray, shape: tuple[int, ...], method: str) -> None:
+    if not isinstance(affs, np.ndarray):
+        raise ValueError(
+            f"method {method!r}: predict returned a {type(affs).__name__}; expected a NumPy "
+            f"float32 array of shape (3, {', '.join(map(str, shape))})"
+        )
     if affs.shape != (3, *shape) or affs.dtype != np.float32:
         raise ValueError(
             f"method {method!r} returned affinities {affs.shape} {affs.dtype}; "

@@ -19,7 +19,6 @@ import base64
 import html
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,16 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.names import file_stem
 from bench.report_errors import nerl_plot, worst_errors_section
+from bench.report_training import training_curves_plot
 from bench.results import (
+    CORRUPT_FILE_ERRORS,
     ResultsStore,
     load_curves,
     load_leaderboard,
     load_overlap_tables,
+    skip_file,
     write_atomic,
 )
 from bench.table import format_cell, format_rows
@@ -150,10 +153,14 @@ def summarize_results(selected: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"mean": "voi"})
 
 
-def pairwise_results(store: ResultsStore, selected: pd.DataFrame, *, seed: int = 0
+def pairwise_results(store: ResultsStore, selected: pd.DataFrame, *, seed: int = 0,
+                     skipped: list[tuple[Path, str]] | None = None
                      ) -> dict[tuple, pd.DataFrame]:
-    """(dataset, profile, postprocess) -> :func:`bench.stats.pairwise` of its methods."""
-    entries = load_overlap_tables(store.root, selected["run_id"].unique())
+    """(dataset, profile, postprocess) -> :func:`bench.stats.pairwise` of its methods.
+
+    A damaged ``overlap_tables.npz`` is appended to ``skipped`` (when given): its run is left
+    out of the comparisons as a run without tables is."""
+    entries = load_overlap_tables(store.root, selected["run_id"].unique(), skipped=skipped)
     out = {}
     for key, group in selected.groupby(["dataset", "profile", "postprocess"], sort=True):
         if group["method"].nunique() < 2:
@@ -175,7 +182,14 @@ def pairwise_results(store: ResultsStore, selected: pd.DataFrame, *, seed: int =
     return out
 
 
-def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
+def build_report(store: ResultsStore, out_dir: Path | None = None, *,
+                 skipped: list[tuple[Path, str]] | None = None) -> Path:
+    """Write the report; returns the path of ``index.html``.
+
+    A damaged per-run file (``metrics.json``, ``overlap_tables.npz``, ``segmentation.h5``)
+    never stops the report: with ``skipped`` (a list) each is appended as ``(path, why)`` and
+    the report is written without it; without, the first one raises ``ValueError`` naming it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,7 +202,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
         )
     selected = select_results(board)
     summary = summarize_results(selected)
-    comparisons = pairwise_results(store, selected)
+    comparisons = pairwise_results(store, selected, skipped=skipped)
     summary["rank"] = pd.array([pd.NA] * len(summary), dtype="Int64")
     for key, comp in comparisons.items():
         mask = (summary[["dataset", "profile", "postprocess"]] == list(key)).all(axis=1)
@@ -197,7 +211,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
     # the latest run of each result stands for it in the sweep, per-section and panel plots
     latest = selected.sort_values("created").groupby(RESULT_KEY, dropna=False).tail(1)
     representative = _records(latest)
-    curves = {kind: load_curves(store.root, kind, leaderboard=latest)
+    curves = {kind: load_curves(store.root, kind, leaderboard=latest, skipped=skipped)
               for kind in ("validation_curve", "per_section")}
 
     md = ["# emseg-bench leaderboard", "", _NOTE, ""]
@@ -207,13 +221,15 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
         drows = [r for r in representative if r["dataset"] == dataset]
         # rows written before dataset names were made safe may hold a path: never let it
         # steer a PNG out of the report folder
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).lstrip(".") or "dataset"
+        stem = file_stem(dataset, default="dataset")
         plots = [
             _plot_pareto(_records(dsum), out_dir / f"{stem}_pareto.png", dataset),
             _plot_sweeps(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
             _plot_per_section(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
-            _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset),
+            _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset, skipped),
             nerl_plot(drows, out_dir / f"{stem}_nerl_vs_voi.png", dataset),
+            training_curves_plot(store, _records(selected[selected["dataset"] == dataset]),
+                                 out_dir / f"{stem}_training.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         table_rows = _records(dsum)
@@ -232,7 +248,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None) -> Path:
                    format_rows(pair_rows, markdown=True, columns=PAIRWISE_COLUMNS), "",
                    "ΔVOI < 0: A has the lower (better) VOI. " + _verdict_sentences(pair_rows), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
-        errors_md, errors_html = worst_errors_section(store, drows, out_dir, stem)
+        errors_md, errors_html = worst_errors_section(store, drows, out_dir, stem, skipped)
         md += errors_md
         html_parts.append(_html_section(dataset, table_rows, SUMMARY_COLUMNS, plots,
                                         pair_rows) + errors_html)
@@ -383,7 +399,19 @@ def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
                    "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
 
 
-LINE_STYLES = {"waterz": "-", "lmc": "--", "mws": ":"}
+#: a line style per registered post-processor; others get the first free one of _MORE_STYLES
+LINE_STYLES: dict[str, Any] = {"waterz": "-", "lmc": "--", "mws": ":", "gala": "-.",
+                               "lmc-rf": (0, (6, 2, 1, 2, 1, 2))}
+_MORE_STYLES = ((0, (1, 4)), (0, (8, 3)), (0, (3, 1, 3, 4)), (0, (4, 1, 1, 1, 1, 1, 1, 4)))
+
+
+def line_style(postprocess: str, postprocessors) -> Any:
+    """The line style of ``postprocess`` among ``postprocessors``: distinct for every one
+    (those without a fixed style take the free extra styles in name order)."""
+    if postprocess in LINE_STYLES:
+        return LINE_STYLES[postprocess]
+    others = sorted(p for p in set(postprocessors) if p not in LINE_STYLES)
+    return _MORE_STYLES[others.index(postprocess) % len(_MORE_STYLES)]
 
 
 def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
@@ -393,7 +421,7 @@ def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
     methods = sorted({row["method"] for row in rows})
     palette = plt.get_cmap("tab10").colors
     return {"color": palette[methods.index(r["method"]) % len(palette)],
-            "linestyle": LINE_STYLES.get(r["postprocess"], "-.")}
+            "linestyle": line_style(r["postprocess"], {row["postprocess"] for row in rows})}
 
 
 def _series(rows, curves: dict[str, pd.DataFrame], kind: str
@@ -426,14 +454,15 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     return path
 
 
-def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | None:
+def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str,
+                 skipped: list[tuple[Path, str]] | None = None) -> Path | None:
     import h5py
     import matplotlib.pyplot as plt
 
     # one post-processor (waterz when present) keeps the panel readable: raw | gt | methods
     pps = sorted({r["postprocess"] for r in rows}, key=lambda p: (p != "waterz", p))
     rows = sorted((r for r in rows if r["postprocess"] == pps[0]), key=lambda r: r["voi"])
-    segs, raw, gt = [], None, None
+    segs, raw, gt, zs = [], None, None, None
     for r in rows:
         try:
             f = store.run_dir(r["run_id"]) / "segmentation.h5"
@@ -441,14 +470,22 @@ def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | 
             continue
         if not f.exists():
             continue
-        with h5py.File(f, "r") as h:
-            if r["postprocess"] not in h or "panels" not in h:
-                continue
-            if raw is None:
-                raw, gt, zs = h["panels/raw"][...], h["panels/gt"][...], h["panels/z"][...]
-            if h["panels/z"].shape != zs.shape:
-                continue
-            segs.append((_label(r), h[r["postprocess"]][...][zs]))
+        try:
+            with h5py.File(f, "r") as h:
+                if r["postprocess"] not in h or "panels" not in h:
+                    continue
+                panels = _read_panels(h) if raw is None else (raw, gt, zs)
+                if h["panels/z"].shape != panels[2].shape:
+                    continue
+                seg = h[r["postprocess"]][...][panels[2]]
+                if seg.shape != panels[1].shape:
+                    raise ValueError(f"{r['postprocess']}: panel sections of shape {seg.shape}, "
+                                     f"expected {panels[1].shape}")
+        except CORRUPT_FILE_ERRORS as exc:
+            skip_file(skipped, f, f"image panels unreadable ({type(exc).__name__}: {exc})")
+            continue
+        raw, gt, zs = panels
+        segs.append((_label(r), seg))
     if raw is None:
         return None
     cols = 2 + len(segs)
@@ -471,6 +508,17 @@ def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str) -> Path | 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _read_panels(h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """raw, gt and z of ``panels/``: (n, Y, X) images of the same shape, n section indices."""
+    raw, gt, zs = h["panels/raw"][...], h["panels/gt"][...], h["panels/z"][...]
+    if raw.ndim != 3 or raw.shape != gt.shape or zs.shape != (raw.shape[0],):
+        raise ValueError(f"panels: raw {raw.shape}, gt {gt.shape} and z {zs.shape} do not "
+                         "match (expected (n, Y, X) twice and (n,))")
+    if zs.dtype.kind not in "iu" or gt.dtype.kind not in "iu" or raw.dtype.kind not in "iuf":
+        raise ValueError(f"panels: unexpected dtypes raw {raw.dtype}, gt {gt.dtype}, z {zs.dtype}")
+    return raw, gt, zs
 
 
 def _colorize(labels: np.ndarray) -> np.ndarray:

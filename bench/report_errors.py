@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.results import ResultsStore
+from bench.names import file_stem
+from bench.results import CORRUPT_FILE_ERRORS, ResultsStore, skip_file
 
 #: error rows shown per result: all of worst_errors (neuron_errors.json keeps every neuron)
 SHOWN = 12
@@ -95,45 +96,34 @@ def _view_command(r: dict[str, Any], pos: list[int]) -> str:
 
 
 def worst_errors_section(store: ResultsStore, rows: list[dict[str, Any]], out_dir: Path,
-                         dataset: str) -> tuple[list[str], str]:
-    """Markdown lines and an HTML fragment: the worst errors of each result in ``rows``."""
+                         dataset: str, skipped: list[tuple[Path, str]] | None = None
+                         ) -> tuple[list[str], str]:
+    """Markdown lines and an HTML fragment: the worst errors of each result in ``rows``.
+
+    A result whose ``metrics.json`` or crops in ``segmentation.h5`` cannot be read is left
+    out and appended to ``skipped`` as ``(path, why)`` (raised as ``ValueError`` without it).
+    """
     md: list[str] = []
     parts: list[str] = []
     for r in rows:
         f = store.run_dir(r["run_id"]) / "metrics.json"
         if not f.exists():
             continue
-        details = json.loads(f.read_text()).get("details", {}).get(r["postprocess"], {})
-        worst = details.get("worst_errors")
+        try:
+            worst = _worst_errors(f, r["postprocess"])
+        except CORRUPT_FILE_ERRORS as exc:
+            skip_file(skipped, f, f"worst errors unreadable ({type(exc).__name__}: {exc})")
+            continue
         if not worst:
             continue
-        title = f"{r['method']} ({r['postprocess']}): worst errors"
-        md += [f"### {title}", "",
-               "| # | gt neuron | error | lost ERL nm | run / length nm | VOI split | VOI merge "
-               "| merged with | z, y, x | crop |", "|" + "---|" * 10]
-        body = []
-        for i, e in enumerate(worst[:SHOWN]):
-            png = _crop_png(store, r, i, e["label"],
-                            out_dir / f"{dataset}_{r['method']}_{r['postprocess']}_err{i}.png")
-            merged = ", ".join(map(str, e["merged_with"][:4])) + (
-                " ..." if len(e["merged_with"]) > 4 else "")
-            cells = [str(i + 1), str(e["label"]), e["error"], f"{e['lost_erl_nm']:.0f}",
-                     f"{e['run_nm']:.0f} / {e['length_nm']:.0f}", f"{e['voi_split']:.3f}",
-                     f"{e['voi_merge']:.3f}", merged or "-", ", ".join(map(str, e["position"]))]
-            md.append("| " + " | ".join(cells) + f" | {f'![]({png.name})' if png else '-'} |")
-            img = (f'<img alt="crop" src="data:image/png;base64,'
-                   f'{base64.b64encode(png.read_bytes()).decode()}"/>' if png else "-")
-            tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            body.append(f"<tr>{tds}<td>{img}</td></tr>"
-                        f"<tr><td></td><td colspan='10' class='cmd'><code>"
-                        f"{html.escape(_view_command(r, e['position']))}</code></td></tr>")
-        md += ["", f"Open in neuroglancer: `{_view_command(r, worst[0]['position'])}` "
-               "(each row's position works the same way).", ""]
-        head = "".join(f"<th>{h}</th>" for h in (
-            "#", "gt neuron", "error", "lost ERL nm", "run / length nm", "VOI split",
-            "VOI merge", "merged with", "z, y, x", "crop"))
-        parts.append(f"<h3>{html.escape(title)}</h3><div class='scroll'><table><thead><tr>"
-                     f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+        try:
+            section = _result_section(store, r, worst, out_dir, dataset)
+        except CORRUPT_FILE_ERRORS as exc:
+            seg = store.run_dir(r["run_id"]) / "segmentation.h5"
+            skip_file(skipped, seg, f"error crops unreadable ({type(exc).__name__}: {exc})")
+            continue
+        md += section[0]
+        parts.append(section[1])
     if md:
         md = ["Worst errors per result: ground-truth neurons ranked by the expected run length "
               "they cost (skeleton view) and by their VOI split and merge terms (voxel view); "
@@ -142,3 +132,59 @@ def worst_errors_section(store: ResultsStore, rows: list[dict[str, Any]], out_di
                         "by the expected run length they cost and by their VOI split and merge "
                         "terms; every neuron is in the run's <code>neuron_errors.json</code>.</p>")
     return md, "".join(parts)
+
+
+#: each worst-error entry's fields and their types, as bench.neuron_errors writes them
+_ERROR_FIELDS = {"label": int, "error": str, "lost_erl_nm": (int, float),
+                 "run_nm": (int, float), "length_nm": (int, float),
+                 "voi_split": (int, float), "voi_merge": (int, float), "merged_with": list,
+                 "position": list}
+
+
+def _worst_errors(path: Path, postprocess: str) -> list[dict[str, Any]]:
+    """``details[postprocess]["worst_errors"]`` of a ``metrics.json``, each entry checked."""
+    details = json.loads(path.read_text()).get("details", {})
+    worst = details.get(postprocess, {}).get("worst_errors") if isinstance(details, dict) else []
+    if not worst:
+        return []
+    if not isinstance(worst, list):
+        raise TypeError("worst_errors is not a list")
+    for i, e in enumerate(worst[:SHOWN]):
+        for key, kind in _ERROR_FIELDS.items():
+            if not isinstance(e, dict) or not isinstance(e.get(key), kind):
+                raise TypeError(f"worst_errors[{i}][{key!r}] is missing or of the wrong type")
+        if len(e["position"]) != 3 or not all(isinstance(v, int) for v in e["position"]):
+            raise TypeError(f"worst_errors[{i}]['position'] is not three integers z, y, x")
+    return worst
+
+
+def _result_section(store: ResultsStore, r: dict[str, Any], worst: list[dict[str, Any]],
+                    out_dir: Path, dataset: str) -> tuple[list[str], str]:
+    title = f"{r['method']} ({r['postprocess']}): worst errors"
+    md = [f"### {title}", "",
+          "| # | gt neuron | error | lost ERL nm | run / length nm | VOI split | VOI merge "
+          "| merged with | z, y, x | crop |", "|" + "---|" * 10]
+    body = []
+    for i, e in enumerate(worst[:SHOWN]):
+        png = _crop_png(store, r, i, e["label"],
+                        out_dir / f"{file_stem(dataset, r['method'], r['postprocess'])}"
+                                  f"_err{i}.png")
+        merged = ", ".join(map(str, e["merged_with"][:4])) + (
+            " ..." if len(e["merged_with"]) > 4 else "")
+        cells = [str(i + 1), str(e["label"]), e["error"], f"{e['lost_erl_nm']:.0f}",
+                 f"{e['run_nm']:.0f} / {e['length_nm']:.0f}", f"{e['voi_split']:.3f}",
+                 f"{e['voi_merge']:.3f}", merged or "-", ", ".join(map(str, e["position"]))]
+        md.append("| " + " | ".join(cells) + f" | {f'![]({png.name})' if png else '-'} |")
+        img = (f'<img alt="crop" src="data:image/png;base64,'
+               f'{base64.b64encode(png.read_bytes()).decode()}"/>' if png else "-")
+        tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        body.append(f"<tr>{tds}<td>{img}</td></tr>"
+                    f"<tr><td></td><td colspan='10' class='cmd'><code>"
+                    f"{html.escape(_view_command(r, e['position']))}</code></td></tr>")
+    md += ["", f"Open in neuroglancer: `{_view_command(r, worst[0]['position'])}` "
+           "(each row's position works the same way).", ""]
+    head = "".join(f"<th>{h}</th>" for h in (
+        "#", "gt neuron", "error", "lost ERL nm", "run / length nm", "VOI split",
+        "VOI merge", "merged with", "z, y, x", "crop"))
+    return md, (f"<h3>{html.escape(title)}</h3><div class='scroll'><table><thead><tr>"
+                f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import zipfile
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -91,6 +92,45 @@ def validate_run_id(run_id: str) -> str:
             "'-'; as printed by `bench run` and listed under RESULTS/runs/)"
         )
     return run_id
+
+
+#: errors that mean "this file is damaged or not what it should be" when reading one back
+CORRUPT_FILE_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+                       zipfile.BadZipFile)
+_REQUIRED = ("run_id", "method", "dataset", "split", "postprocess", "created")
+_PY_TYPES = {"TEXT": (str,), "REAL": (int, float), "INTEGER": (int,)}
+
+
+def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
+    """The leaderboard rows of a run's ``metrics.json``, checked before any reaches the database.
+
+    Each row must be an object with the identifying keys, belong to the run directory it is
+    in (so a copied or edited file cannot replace another run's rows), and hold values of its
+    columns' types. ``ValueError`` naming the file and the fault otherwise.
+    """
+    path = Path(path)
+    try:
+        found = json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+        raise ValueError(f"{path}: 'rows' is not a list of objects")
+    missing = sorted({k for r in found for k in _REQUIRED if k not in r})
+    if missing:
+        raise ValueError(f"{path}: KeyError: rows lack {missing}")
+    run_id = path.parent.name
+    for r in found:
+        if r["run_id"] != run_id:
+            raise ValueError(f"{path}: a row names run {r['run_id']!r}, not the folder it is in "
+                             f"({run_id!r})")
+        for k, v in r.items():
+            kind = COLUMNS.get(k, "").split(" ")[0]
+            if v is None or kind not in _PY_TYPES:
+                continue
+            if isinstance(v, bool) or not isinstance(v, _PY_TYPES[kind]):
+                raise ValueError(f"{path}: column {k!r} holds {v!r}, expected "
+                                 f"{'text' if kind == 'TEXT' else 'a number'}")
+    return found
 
 
 def _migrate(con: sqlite3.Connection) -> None:
@@ -186,25 +226,17 @@ class ResultsStore:
     def rebuild(self) -> tuple[int, dict[str, str]]:
         """Re-insert the rows of every finished run directory (``metrics.json``).
 
-        Every file is read and checked first; the rows of the good ones then land in one
-        transaction (all or none). Returns ``(rows inserted, {skipped run id: why})``.
+        Every file is read and checked first (:func:`read_metrics_rows`); the rows of the
+        good ones then land in one transaction (all or none). Returns ``(rows inserted,
+        {skipped run id: why})``.
         """
         rows: list[dict[str, Any]] = []
         skipped: dict[str, str] = {}
         for metrics_file in sorted(self.runs_dir.glob("*/metrics.json")):
-            run_id = metrics_file.parent.name
             try:
-                found = json.loads(metrics_file.read_text())["rows"]
-                if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
-                    raise TypeError("'rows' is not a list of objects")
-                missing = [k for r in found for k in ("run_id", "method", "dataset", "split",
-                                                      "postprocess", "created") if k not in r]
-                if missing:
-                    raise KeyError(f"rows lack {sorted(set(missing))}")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                skipped[run_id] = f"{metrics_file}: {type(exc).__name__}: {exc}"
-                continue
-            rows.extend(found)
+                rows.extend(read_metrics_rows(metrics_file))
+            except ValueError as exc:
+                skipped[metrics_file.parent.name] = str(exc)
         return self.add_rows(rows), skipped
 
     # -- run directories ----------------------------------------------------------------------
@@ -243,7 +275,8 @@ _ROW_KEYS = ("run_id", "postprocess", "method", "dataset", "profile", "seed", "s
 
 
 def load_curves(results_dir: str | Path = "results", kind: str = "validation_curve",
-                leaderboard: pd.DataFrame | None = None) -> pd.DataFrame:
+                leaderboard: pd.DataFrame | None = None,
+                skipped: list[tuple[Path, str]] | None = None) -> pd.DataFrame:
     """One of the per-run series of every result as a long DataFrame.
 
     ``kind`` is ``"validation_curve"`` (the post-processing sweep on validation: one row per
@@ -251,6 +284,9 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
     within the test split) or ``"slabs"`` (scores per test sub-volume, ``z0`` its first
     section). Each row also carries the identity of its result (run_id, postprocess, method,
     dataset, profile, seed, study, split_hash).
+
+    A damaged ``metrics.json`` raises ``ValueError`` naming it; with ``skipped`` (a list) it
+    is appended there as ``(path, why)`` instead and its run contributes no rows.
     """
     import pandas as pd
 
@@ -260,39 +296,71 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
     store = ResultsStore(results_dir)
     frames = []
     for run_id, group in board.groupby("run_id", sort=True):
-        details = _run_details(store, str(run_id))
-        for _, row in group.iterrows():
-            series = details.get(row["postprocess"], {}).get(kind)
-            if not series:
-                continue
-            f = pd.DataFrame(series)
-            if kind == "per_section":
-                f.insert(0, "section", range(len(f)))
-            for i, key in enumerate(_ROW_KEYS):
-                f.insert(i, key, row[key])
-            frames.append(f)
+        try:
+            details = _run_details(store, str(run_id))
+            run_frames = []
+            for _, row in group.iterrows():
+                series = details.get(row["postprocess"], {}).get(kind)
+                if not series:
+                    continue
+                if not isinstance(series, list) or not all(
+                        isinstance(p, dict) and all(_is_number(v) for v in p.values())
+                        for p in series):
+                    raise TypeError(f"details[{row['postprocess']!r}][{kind!r}] is not a list "
+                                    "of objects of numbers")
+                f = pd.DataFrame(series)
+                if kind == "per_section":
+                    f.insert(0, "section", range(len(f)))
+                for i, key in enumerate(_ROW_KEYS):
+                    f.insert(i, key, row[key])
+                run_frames.append(f)
+        except CORRUPT_FILE_ERRORS as exc:
+            skip_file(skipped, store.run_dir(str(run_id)) / "metrics.json",
+                  f"{kind} unreadable ({type(exc).__name__}: {exc})")
+            continue
+        frames.extend(run_frames)
     if not frames:
         return pd.DataFrame(columns=list(_ROW_KEYS))
     return pd.concat(frames, ignore_index=True)
 
 
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
 def _run_details(store: ResultsStore, run_id: str) -> dict[str, Any]:
+    """``details`` of a run's ``metrics.json`` (a dict of dicts); ``ValueError`` if damaged."""
     try:
         f = store.run_dir(run_id) / "metrics.json"
     except ValueError:  # a row from before run ids were checked: no run directory to read
         return {}
-    return json.loads(f.read_text()).get("details", {}) if f.exists() else {}
+    if not f.exists():
+        return {}
+    details = json.loads(f.read_text()).get("details", {})
+    if not isinstance(details, dict) or not all(isinstance(v, dict) for v in details.values()):
+        raise ValueError("'details' is not a mapping of post-processor -> mapping")
+    return details
+
+
+def skip_file(skipped: list[tuple[Path, str]] | None, path: Path, why: str) -> None:
+    """Record a damaged file in ``skipped``, or raise when the caller keeps no such list."""
+    if skipped is None:
+        raise ValueError(f"{path}: {why}")
+    skipped.append((path, why))
 
 
 #: the file in a run directory with the overlap table of every test sub-volume
 OVERLAP_TABLES = "overlap_tables.npz"
 
 
-def load_overlap_tables(results_dir: str | Path, run_ids: Iterable[str]) -> pd.DataFrame:
+def load_overlap_tables(results_dir: str | Path, run_ids: Iterable[str],
+                        skipped: list[tuple[Path, str]] | None = None) -> pd.DataFrame:
     """The per-sub-volume overlap tables of the given runs as one long DataFrame.
 
     Columns: run_id, postprocess, slab (sub-volume index), gt, seg (labels), count (voxels).
-    Runs written before the tables were stored contribute no rows.
+    Runs written before the tables were stored contribute no rows. Files are read with
+    ``allow_pickle=False`` and checked (integer 1-D columns of one length, counts >= 0); a
+    damaged one raises ``ValueError`` naming it, or with ``skipped`` is appended there.
     """
     import pandas as pd
 
@@ -305,12 +373,31 @@ def load_overlap_tables(results_dir: str | Path, run_ids: Iterable[str]) -> pd.D
             continue
         if not f.exists():
             continue
-        with np.load(f) as z:
-            for pp in sorted({k.split("/")[0] for k in z.files}):
-                frames.append(pd.DataFrame({
-                    "run_id": run_id, "postprocess": pp, "slab": z[f"{pp}/slab"],
-                    "gt": z[f"{pp}/gt"], "seg": z[f"{pp}/seg"], "count": z[f"{pp}/count"],
-                }))
+        try:
+            frames.extend(_read_tables(f, run_id))
+        except CORRUPT_FILE_ERRORS as exc:
+            skip_file(skipped, f, f"unreadable overlap tables ({type(exc).__name__}: {exc})")
     if not frames:
         return pd.DataFrame(columns=["run_id", "postprocess", "slab", "gt", "seg", "count"])
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_tables(path: Path, run_id: str) -> list[pd.DataFrame]:
+    import pandas as pd
+
+    frames = []
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # NumPy would take anything else for a pickle (and refuse it)
+            raise ValueError("not an npz (zip) archive")
+    with np.load(path, allow_pickle=False) as z:
+        for pp in sorted({k.split("/")[0] for k in z.files}):
+            cols = {c: z[f"{pp}/{c}"] for c in ("slab", "gt", "seg", "count")}
+            n = len(cols["slab"])
+            for c, a in cols.items():
+                if a.ndim != 1 or a.dtype.kind not in "iu" or len(a) != n:
+                    raise ValueError(f"{pp}/{c}: expected a 1-D integer array of length {n}, "
+                                     f"got {a.dtype} {a.shape}")
+            if n and int(cols["count"].min()) < 0:
+                raise ValueError(f"{pp}/count: negative voxel counts")
+            frames.append(pd.DataFrame({"run_id": run_id, "postprocess": pp, **cols}))
+    return frames

@@ -11,6 +11,11 @@ File layouts (HDF5), those of a run's own ``predictions.h5`` and ``segmentation.
   channel order (z, y, x), the convention of :mod:`bench.affinity`;
 - segmentation: dataset ``test/seg``, integer ``(Z, Y, X)``; it is scored as given (no
   post-processing, so no validation split is needed).
+
+Everything is checked before a run directory is made: the name (:func:`bench.names.check_name`:
+a short identifier that is not a registered method's, so an outside row never stands in for a
+method's own), each file, dataset key, shape and dtype, and every value (affinities finite and in
+[0, 1], labels >= 0); every message names the option, the file, the key and the split.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ import metrics
 from bench import stats
 from bench.data import load_dataset
 from bench.environment import describe_environment, peak_rss_mb
+from bench.names import check_name
 from bench.pipeline import (
     RunOutcome,
     RunSpec,
+    _check_validation_size,
     _postprocess_and_evaluate,
     _row_base,
     _slab_scores,
     _write_tables,
 )
+from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
 from bench.results import OVERLAP_TABLES, ResultsStore, write_atomic, write_json
 
@@ -65,26 +73,64 @@ class _ExternalPredictions:
         )
 
 
+_OPTION = {"affs": "--affinities", "seg": "--segmentation"}
+
+
 def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray:
-    """``path[key]`` checked against the split's ``shape`` and the expected dtype ``kind``."""
+    """``path[key]`` checked against the split's ``shape``, the dtype and the values of
+    ``kind`` (affinities: finite, in [0, 1]; labels: integers >= 0). Every message names the
+    option, the file, the dataset key and the split."""
+    where = f"{_OPTION[kind]} {path}"
+    split = key.split("/")[0]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with h5py.File(path, "r") as f:
-        if key not in f:
+        raise FileNotFoundError(f"{where}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{where}: not a readable HDF5 file ({exc})") from None
+    with f:
+        if key not in f or not isinstance(f[key], h5py.Dataset):
             found = []
             f.visit(lambda n: found.append(n) if isinstance(f[n], h5py.Dataset) else None)
-            raise ValueError(f"{path}: no dataset {key!r} (found: {', '.join(found) or 'none'})")
+            raise ValueError(f"{where}: no dataset {key!r} for the {split} split (found: "
+                             f"{', '.join(found) or 'none'})")
         data = f[key]
         if tuple(data.shape) != shape:
             raise ValueError(
-                f"{path}[{key}]: shape {tuple(data.shape)} does not match the split, expected "
-                f"{shape} (is it the same dataset, profile and split?)"
+                f"{where}[{key}]: shape {tuple(data.shape)} does not match the {split} split, "
+                f"expected {shape} (is it the same dataset, profile and split?)"
             )
         if kind == "affs" and data.dtype != np.float32:
-            raise ValueError(f"{path}[{key}]: expected float32 affinities, got {data.dtype}")
+            raise ValueError(f"{where}[{key}]: expected float32 affinities for the {split} "
+                             f"split, got {data.dtype}")
         if kind == "seg" and not np.issubdtype(data.dtype, np.integer):
-            raise ValueError(f"{path}[{key}]: expected integer labels, got {data.dtype}")
-        return data[...]
+            raise ValueError(f"{where}[{key}]: expected integer labels for the {split} split, "
+                             f"got {data.dtype}")
+        try:
+            values = data[...]
+        except OSError as exc:  # a damaged chunk
+            raise ValueError(f"{where}[{key}]: unreadable ({exc})") from None
+    if kind == "affs":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"{where}[{key}]: {int(bad.sum())} NaN or infinite values in the "
+                             f"{split} split; expected affinities in [0, 1]")
+        lo, hi = float(values.min()), float(values.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{where}[{key}]: values from {lo:g} to {hi:g} in the {split} "
+                             "split; expected affinities in [0, 1]")
+    elif values.size and np.issubdtype(values.dtype, np.signedinteger) and values.min() < 0:
+        raise ValueError(f"{where}[{key}]: negative label ids in the {split} split; expected "
+                         "labels >= 0 (0 = background)")
+    return values
+
+
+def _check_name(name: str) -> str:
+    """The leaderboard name, refused before any work when odd or a registered method's."""
+    from bench.registry import METHODS
+
+    reserved = {n: f"family {METHODS.get(n).family or 'unknown'}" for n in METHODS.names()}
+    return check_name(name, "--name", reserved)
 
 
 def _start(spec: RunSpec, dataset_name: str, store: ResultsStore, source: Path) -> Path:
@@ -96,6 +142,7 @@ def _start(spec: RunSpec, dataset_name: str, store: ResultsStore, source: Path) 
     write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec),
                                                           "source": str(source)}))
     write_json(run_dir / "environment.json", describe_environment(EXTERNAL_FAMILY))
+    sign_run(run_dir)
     return run_dir
 
 
@@ -127,6 +174,7 @@ def score_affinities(
     n_parameters
         The method's parameter count, if known (0 = unknown).
     """
+    name = _check_name(name)
     path = Path(affinities)
     spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed,
                    postprocess=list(postprocess or ["waterz"]), data_root=data_root,
@@ -134,7 +182,9 @@ def score_affinities(
     for pp in spec.postprocess:
         POSTPROCESSORS.get(pp)  # a bad name fails before any work, listing the valid ones
     t_start = time.perf_counter()
+    store.check()
     ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
+    _check_validation_size(ds, spec.postprocess)
     affs: dict[str, Any] = {
         split: _read(path, f"{split}/affs", (3, *ds.split(split).shape), "affs")
         for split in ("val", "test")
@@ -161,11 +211,13 @@ def score_segmentation(
     n_parameters: int = 0,
 ) -> RunOutcome:
     """Evaluate a test-split segmentation computed elsewhere (``test/seg``), as given."""
+    name = _check_name(name)
     path = Path(segmentation)
     spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, postprocess=[],
                    data_root=data_root, device=EXTERNAL_FAMILY,
                    overrides={"segmentation": str(path)})
     t_start = time.perf_counter()
+    store.check()
     ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
     test = ds.split("test").load()
     seg = _read(path, "test/seg", tuple(test.shape), "seg")

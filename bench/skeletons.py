@@ -10,13 +10,14 @@ and a stale one is never read.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import progress
 from bench.atomic import atomic_path
+from bench.names import file_stem
 from metrics.skeleton import SkeletonParams, Skeletons, cache_key, skeletonize
 
 log = logging.getLogger(__name__)
@@ -30,15 +31,16 @@ def cached_skeletons(gt: np.ndarray, resolution, cache_dir: str | Path, *, name:
     """
     params = params or SkeletonParams()
     gt = np.ascontiguousarray(gt)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    path = Path(cache_dir) / f"{safe}-{cache_key(gt, resolution, params)}.npz"
+    path = Path(cache_dir) / f"{file_stem(name)}-{cache_key(gt, resolution, params)}.npz"
     if path.exists():
         try:
             return Skeletons.load(path)
         except Exception as exc:  # a damaged cache entry is recomputed, not fatal
             log.warning("ignoring unreadable skeleton cache %s (%s)", path, exc)
     t0 = time.perf_counter()
-    skeletons = skeletonize(gt, resolution, params=params)
+    # kimimaro draws its own bar per label on a terminal; a log line says what waits otherwise
+    log.info("skeletonising %s (%s voxels)", name, "x".join(map(str, gt.shape)))
+    skeletons = skeletonize(gt, resolution, params=params, progress=progress.on_terminal())
     log.info("skeletonised %s: %d skeletons, %.0f nm, %.1f s -> %s", name,
              len(skeletons.labels), skeletons.lengths_nm.sum(), time.perf_counter() - t0, path)
     with atomic_path(path) as tmp:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from bench.data.fetch import resolve_checkpoint
 from bench.method import check_raw
 from bench.nets.unet3d import SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
@@ -48,7 +49,9 @@ class CADMethod(SectionPairPredictor, RecipeMethod):
 
     def load_checkpoint(self, path: str | Path) -> None:
         """A ``model.pt`` of this harness (student and teacher), or an official CAD checkpoint
-        (``ckpt/*.ckpt``, the student only; :mod:`cad.checkpoint`)."""
+        (``ckpt/*.ckpt``, the student only; :mod:`cad.checkpoint`); ``official:NAME`` fetches
+        the authors' file into the data root first (:mod:`bench.data.fetch`)."""
+        path = resolve_checkpoint(str(path)) if str(path).startswith("official:") else path
         try:
             self.read_weights(path)
         except ValueError:

@@ -86,7 +86,7 @@ def open_labels(spec: str, stack: ExitStack, name: str = "--gt"):
 
         return tifffile.imread(path), None
     if suffix == ".npy":
-        return np.load(path, mmap_mode="r"), None
+        return np.load(path, mmap_mode="r", allow_pickle=False), None
     raise ValueError(
         f"{name}: unsupported file type {path.name!r}; expected HDF5 (.h5/.hdf5), zarr, TIFF, "
         ".npy"

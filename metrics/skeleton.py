@@ -130,7 +130,7 @@ class Skeletons:
 
     @classmethod
     def load(cls, path: str | Path) -> Skeletons:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return cls(
                 labels=z["labels"], nodes=z["nodes"], node_skeleton=z["node_skeleton"],
                 edges=z["edges"], resolution=tuple(float(v) for v in z["resolution"]),
@@ -157,6 +157,7 @@ def skeletonize(
     *,
     params: SkeletonParams | None = None,
     parallel: int = 1,
+    progress: bool = False,
 ) -> Skeletons:
     """Skeletonise every non-zero label of a dense ground truth (TEASAR, via kimimaro).
 
@@ -170,6 +171,8 @@ def skeletonize(
         TEASAR parameters; the defaults are recorded in ``Skeletons.params``.
     parallel : int
         kimimaro worker processes (1: deterministic, in this process).
+    progress : bool
+        kimimaro's progress bar (one step per label) on stderr.
 
     Returns
     -------
@@ -193,7 +196,7 @@ def skeletonize(
                        "pdrf_scale": params.pdrf_scale, "pdrf_exponent": params.pdrf_exponent},
         anisotropy=resolution[::-1],
         dust_threshold=params.dust_voxels,
-        progress=False,
+        progress=progress,
         parallel=parallel,
         fix_branching=True,
         fix_borders=True,

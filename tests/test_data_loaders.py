@@ -138,8 +138,11 @@ def test_bad_labels_and_shapes(tmp_path):
         vol.load()
 
 
-def test_missing_files_and_keys(tmp_path):
-    with pytest.raises(FileNotFoundError, match="needs --data-root"):
+def test_missing_files_and_keys(tmp_path, monkeypatch):
+    # without --data-root the cache folder is the root, and the error says how to fill it
+    monkeypatch.setenv("EMSEG_BENCH_DATA", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match=r"get them with: python -m bench data fetch "
+                       r"cremiA$"):
         load_dataset("cremiA")
     with pytest.raises(FileNotFoundError, match=r"cremi/cremiA_inputs\.h5.*sample_A"):
         load_dataset("cremiA", data_root=tmp_path)

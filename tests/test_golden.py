@@ -20,7 +20,8 @@ TOL = 1e-4
 @pytest.fixture(scope="module")
 def official(shared_data):
     ckpt = shared_data / "cad_official" / "wafer4.ckpt"
-    golden = dict(np.load(shared_data / "cad_official" / "cad_wafer4_golden.npz"))
+    golden = dict(np.load(shared_data / "cad_official" / "cad_wafer4_golden.npz",
+                          allow_pickle=False))
     return ckpt, golden
 
 

@@ -200,7 +200,8 @@ def test_perf_infer_runs_and_writes_json(tmp_path, capsys):
     perf_infer.add_arguments(parser)
     out = tmp_path / "perf.json"
     args = parser.parse_args(
-        ["--shape", "2", "32", "32", "--methods", "cad", "--device", "cpu", "--json", str(out)]
+        ["--shape", "2", "32", "32", "--methods", "cad", "--device", "cpu", "--out", str(out),
+         "--json"]
     )
     assert perf_infer.run(args) == 0
     result = json.loads(out.read_text())
@@ -208,7 +209,10 @@ def test_perf_infer_runs_and_writes_json(tmp_path, capsys):
     (row,) = result["results"]
     assert row["method"] == "cad" and row["n_parameters"] == 900_816
     assert row["voxels_per_s"] > 0 and row["student_speedup"] == pytest.approx(1.0)
-    assert "voxels/s" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    # --json: stdout is the JSON object alone (the same as the file); the table is on stderr
+    assert json.loads(captured.out) == result
+    assert "voxels/s" in captured.err
     with pytest.raises(ValueError, match="--methods"):
         perf_infer.run(parser.parse_args(["--methods", "unet9"]))
 

@@ -21,6 +21,7 @@ a block's task is deterministic and writes only its own output chunks.
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
 from bench.atomic import atomic_open
 from bench.blockwise.blocks import Block
 
@@ -67,8 +69,13 @@ def write_marker(done_dir: str | Path, block_id: int, result: dict[str, Any] | N
 
 
 def read_marker(done_dir: str | Path, block_id: int) -> dict[str, Any]:
-    with np.load(marker_path(done_dir, block_id)) as data:
-        return {k: data[k] for k in data.files}
+    path = marker_path(done_dir, block_id)
+    try:  # a results folder may come from elsewhere: never unpickle what it holds
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: unreadable block marker ({exc}); delete it to redo the "
+                         "block") from None
 
 
 class _MarkedTask:
@@ -83,7 +90,9 @@ class _MarkedTask:
     def __call__(self, block: Block) -> tuple[int, dict[str, Any]]:
         for attempt in range(self.retries + 1):
             try:
-                result = self.task(block) or {}
+                # the blocks' own bar reports this block: no bar of the work inside it
+                with progress.silence():
+                    result = self.task(block) or {}
                 break
             except Exception:
                 if attempt == self.retries:
@@ -120,6 +129,7 @@ def run_blocks(
     done_dir: str | Path | None = None,
     retries: int = 0,
     keep_results: bool = True,
+    desc: str = "blocks",
 ) -> RunStats:
     """Run ``task`` on every block not yet done; return the results of all blocks.
 
@@ -142,6 +152,8 @@ def run_blocks(
         Extra attempts per failing block.
     keep_results
         Return every block's result (read back from the markers for skipped blocks).
+    desc
+        Label of the progress bar (:mod:`bench.progress`) over the pending blocks.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -162,8 +174,14 @@ def run_blocks(
         if scheduler_address is not None:
             client, owned = _client(scheduler_address)
             try:
+                from distributed import as_completed
+
                 marked = _MarkedTask(task, done_str, 0)
                 futures = client.map(marked, pending, retries=retries, pure=False)
+                # one step per block as the cluster finishes it, in any order
+                with progress.bar(total=len(futures), desc=desc, unit="block") as shown:
+                    for _ in as_completed(futures):
+                        shown.update(1)
                 out = client.gather(futures)
             finally:
                 if owned:
@@ -174,10 +192,11 @@ def run_blocks(
             marked = _MarkedTask(task, done_str, retries)
             if scheduler == "synchronous" or workers == 1 and scheduler == "threads":
                 # in order, in this thread: predictable and the cheapest for one worker
-                out = [marked(b) for b in pending]
+                out = [marked(b) for b in progress.bar(pending, desc=desc, unit="block")]
             else:
                 delayed = [dask.delayed(marked, pure=False)(b) for b in pending]
-                out = dask.compute(*delayed, scheduler=scheduler, num_workers=workers)
+                with progress.dask_progress(desc):
+                    out = dask.compute(*delayed, scheduler=scheduler, num_workers=workers)
         if keep_results:
             results.update(dict(out))
     if keep_results and done_str is not None:

@@ -130,7 +130,7 @@ def predict_blockwise(
                       (predictor.out_channels, *block_shape), np.float32)
     blocks = make_blocks(shape, block_shape, predictor.context)
     return run_blocks(PredictTask(raw, out, predictor), blocks, done_dir=work_dir / "predict",
-                      keep_results=False, **engine)
+                      keep_results=False, desc="predict blocks", **engine)
 
 
 def segment_blockwise(
@@ -155,9 +155,9 @@ def segment_blockwise(
     stats["agglomerate"] = run_blocks(
         AgglomerateTask(affs, local, threshold=threshold, capacity=capacity,
                         waterz_params=waterz_params),
-        blocks, done_dir=work_dir / "agglomerate", **engine)
+        blocks, done_dir=work_dir / "agglomerate", desc="agglomerate blocks", **engine)
     stats["faces"] = run_blocks(EdgesTask(local, affs), blocks,
-                                done_dir=work_dir / "faces-hist", **engine)
+                                done_dir=work_dir / "faces-hist", desc="stitch faces", **engine)
     n_per_block = {k: int(r["n"]) for k, r in stats["agglomerate"].results.items()}
     edges = [stats["faces"].results[b.id] for b in blocks]
     lut, starts = stitch(n_per_block, edges, threshold=threshold, capacity=capacity)
@@ -167,7 +167,8 @@ def segment_blockwise(
     np.save(tmp, lut)
     tmp.replace(lut_path)
     stats["relabel"] = run_blocks(RelabelTask(local, final, lut_path, starts, capacity), blocks,
-                                  done_dir=work_dir / "relabel", keep_results=False, **engine)
+                                  done_dir=work_dir / "relabel", keep_results=False,
+                                  desc="relabel blocks", **engine)
     return stats
 
 

@@ -248,7 +248,7 @@ class RelabelTask:
     def __call__(self, block: Block) -> dict[str, Any]:
         seg = np.asarray(self.segments[block.write_slices])
         local = (seg - np.uint64(block.id) * np.uint64(self.capacity)).astype(np.int64)
-        lut = np.load(self.lut_path, mmap_mode="r")
+        lut = np.load(self.lut_path, mmap_mode="r", allow_pickle=False)
         lo = self.starts[block.id]
         n = int(local.max()) if local.size else 0
         table = np.asarray(lut[lo: lo + n])

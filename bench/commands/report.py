@@ -10,19 +10,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="render the leaderboard (Markdown, HTML, PNG plots)",
         description="Render results/report/index.html and leaderboard.md from the results "
-        "database.",
+        "database. A damaged file of a run is skipped, named on stderr, and the rest of the "
+        "report is written; the exit code is then 1.",
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS/report)")
     p.add_argument("--rebuild-db", action="store_true",
                    help="first re-insert every finished run directory's rows into the database")
+    p.add_argument("--format", default="html", metavar="LIST",
+                   help="comma separated outputs: html (the report: index.html, leaderboard.md, "
+                   "plots), csv, json, parquet (needs pyarrow): leaderboard.FORMAT with every "
+                   "result row and the leaderboard's columns (default: html)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.export import export_leaderboard, parse_formats
     from bench.report import build_report
     from bench.results import ResultsStore
 
+    formats = parse_formats(args.format)  # a bad format or a missing pyarrow fails first
     store = ResultsStore(args.results)
     skipped: dict[str, str] = {}
     if args.rebuild_db:
@@ -30,7 +39,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"rebuilt {n} rows from {store.runs_dir}")
         for run_id, why in skipped.items():
             print(f"skipped run {run_id}: {why}", file=sys.stderr)
-    index = build_report(store, args.out)
-    print(f"report: {index}")
-    print(f"markdown: {index.with_name('leaderboard.md')}")
-    return 1 if skipped else 0  # the report is built, but some runs are missing from it
+    files: list = []
+    if "html" in formats:
+        index = build_report(store, args.out, skipped=files)
+        first: dict = {}
+        for path, why in files:  # one line per file: its first fault
+            first.setdefault(path, why)
+        for path, why in first.items():
+            print(f"skipped {path}: {why}", file=sys.stderr)
+        print(f"report: {index}")
+        print(f"markdown: {index.with_name('leaderboard.md')}")
+    out_dir = Path(args.out) if args.out else store.root / "report"
+    for path in export_leaderboard(store.root, out_dir, formats):
+        print(f"{path.suffix[1:]}: {path}")
+    # the report is built, but some runs or files are missing from it
+    return 1 if skipped or files else 0

@@ -24,48 +24,75 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkpoint), predict validation and test, choose post-processing parameters on "
         "validation, evaluate test, and record the rows in the results database.",
     )
-    p.add_argument("--method", action="append", default=None,
-                   help="method name (repeatable or comma separated; 'all' for every one)")
-    p.add_argument("--dataset", default=None, help="dataset name or file spec "
-                   "path.h5:raw_key:labels_key (default: synthetic)")
-    p.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
-                   help="training recipe size (default: quick)")
-    p.add_argument("--postprocess", default=None,
-                   help="comma separated post-processors (default: waterz)")
-    p.add_argument("--data-root", default=None, help="folder with the real datasets")
-    p.add_argument("--checkpoint", default=None, help="load these weights instead of training")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
-    p.add_argument("--seed", type=int, default=None,
-                   help="training seed (default: 0): weights, sampling, augmentation; the same "
-                   "run as the seed's run in --seeds")
-    p.add_argument("--phantom-seed", type=int, default=None, metavar="N",
-                   help="the synthetic phantom's generator seed (default: 0); recorded in every "
-                   "row beside the training seed")
-    p.add_argument("--seeds", default=None, metavar="LIST",
-                   help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) under the "
-                   "same split, resumable as a whole (finished ones are skipped)")
-    p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument("--config", action="append", default=[], metavar="YAML",
-                   help="recipe overrides from a YAML file (key: value), or the official CAD "
-                   "configs: --config 2d_....yaml [--config 3d_....yaml] (applied before --set)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key, e.g. --set iters=200 (repeatable; the keys are the "
-                   "method's recipe keys, e.g. cad/configs/cad.yaml)")
-    p.add_argument("--select", default=None, choices=["voi", "nerl"],
-                   help="validation sweep criterion: lowest VOI (default) or highest NERL "
-                   "(expected run length on ground-truth skeletons; skeletonises val once)")
-    p.add_argument("--blockwise", action="store_true",
-                   help="predict/segment/evaluate the test split block by block into zarr")
-    p.add_argument("--block-shape", default="16,512,512", help="z,y,x block size (blockwise)")
-    p.add_argument("--workers", type=int, default=1, help="local workers (blockwise)")
-    p.add_argument("--scheduler-address", default=None,
-                   help="dask.distributed scheduler, e.g. tcp://host:8786 (blockwise)")
-    p.add_argument("--resume", default=None, metavar="RUN_ID",
-                   help="continue an interrupted run from its run directory (with the options "
-                   "it was started with)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for torch (default: the cores this process may use, "
-                   f"now {available_cores()}); blockwise runs give each worker N/workers")
+    data = p.add_argument_group("data")
+    training = p.add_argument_group("training")
+    post = p.add_argument_group("post-processing")
+    blockwise = p.add_argument_group("blockwise (volumes beyond memory)")
+    output = p.add_argument_group("output and resuming")
+    training.add_argument("--method", action="append", default=None,
+                          help="method name (repeatable or comma separated; 'all' for every "
+                          "one)")
+    data.add_argument("--dataset", default=None, help="dataset name or file spec "
+                      "path.h5:raw_key:labels_key (default: synthetic)")
+    training.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
+                          help="training recipe size (default: quick)")
+    post.add_argument("--postprocess", default=None,
+                      help="comma separated post-processors (default: waterz)")
+    data.add_argument("--data-root", default=None, help="folder with the real datasets "
+                      "(default: $EMSEG_BENCH_DATA, else the user cache folder 'bench data "
+                      "fetch' fills)")
+    training.add_argument("--checkpoint", default=None,
+                          help="load these weights instead of training: a file, or "
+                          "official:wafer4|CremiA|CremiB|CremiC|AC34 (the CAD authors' weights, "
+                          "fetched into the data root and checksum-verified)")
+    training.add_argument("--device", default="auto",
+                          help="auto (CUDA when present), cpu, cuda:N")
+    training.add_argument("--seed", type=int, default=None,
+                          help="training seed (default: 0): weights, sampling, augmentation; the "
+                          "same run as the seed's run in --seeds")
+    data.add_argument("--phantom-seed", type=int, default=None, metavar="N",
+                      help="the synthetic phantom's generator seed (default: 0); recorded in "
+                      "every row beside the training seed")
+    training.add_argument("--seeds", default=None, metavar="LIST",
+                          help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) "
+                          "under the same split, resumable as a whole (finished ones are "
+                          "skipped)")
+    training.add_argument("--yes", action="store_true",
+                          # bench.study.CONFIRM_SEEDS_ABOVE (not imported: it loads the pipeline)
+                          help="confirm a study of more than 100 seeds (--seeds asks for it)")
+    training.add_argument("--trust-pickle", action="store_true",
+                          help="let the default Method.save/load use plain pickle, for an outside "
+                          "method of your own whose attributes the safe format cannot hold; a "
+                          "pickled model.pt runs code when read, so never use it on results from "
+                          "others")
+    output.add_argument("--results", default="results",
+                        help="results folder (default: results)")
+    training.add_argument("--config", action="append", default=[], metavar="YAML",
+                          help="recipe overrides from a YAML file (key: value), or the official "
+                          "CAD configs: --config 2d_....yaml [--config 3d_....yaml] (applied "
+                          "before --set)")
+    training.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE",
+                          help="override a recipe key, e.g. --set iters=200 (repeatable; the "
+                          "keys are the method's recipe keys, e.g. cad/configs/cad.yaml)")
+    post.add_argument("--select", default=None, choices=["voi", "nerl"],
+                      help="validation sweep criterion: lowest VOI (default) or highest NERL "
+                      "(expected run length on ground-truth skeletons; skeletonises val once)")
+    blockwise.add_argument("--blockwise", action="store_true",
+                           help="predict/segment/evaluate the test split block by block into "
+                           "zarr")
+    blockwise.add_argument("--block-shape", default="16,512,512",
+                           help="z,y,x block size (blockwise)")
+    blockwise.add_argument("--workers", type=int, default=1, help="local workers (blockwise)")
+    blockwise.add_argument("--scheduler-address", default=None,
+                           help="dask.distributed scheduler, e.g. tcp://host:8786 (blockwise)")
+    output.add_argument("--resume", default=None, metavar="RUN_ID",
+                        help="continue an interrupted run from its run directory (with the "
+                        "options it was started with)")
+    training.add_argument("--threads", type=int, default=None, metavar="N",
+                          help="CPU threads for torch (default: the cores this process may "
+                          f"use, now {available_cores()}); blockwise runs give each worker "
+                          "N/workers")
     p.set_defaults(func=main)
 
 
@@ -150,9 +177,12 @@ def _check_resume_options(args: argparse.Namespace, spec) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from bench.method_state import trusted_pickle
+
     before = torch.get_num_threads()
     try:
-        return _main(args)
+        with trusted_pickle(args.trust_pickle):
+            return _main(args)
     finally:  # an in-process caller (tests, notebooks) gets its thread setting back
         torch.set_num_threads(before)
 
@@ -180,7 +210,7 @@ def _main(args: argparse.Namespace) -> int:
 
             if args.seed is not None:
                 raise ValueError("give --seed (one run) or --seeds (a study), not both")
-            study_seeds = parse_seeds(args.seeds)
+            study_seeds = parse_seeds(args.seeds, confirmed=args.yes)
         seed = study_seeds[0] if study_seeds else (0 if args.seed is None else args.seed)
         template = _spec(args, seed)
         specs = [(replace(template, method=name), None) for name in expand_methods(args.method)]

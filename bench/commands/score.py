@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(3, Z, Y, X), the layout of a run's predictions.h5. Segmentation: HDF5 with test/seg.",
     )
     p.add_argument("--dataset", required=True, help="dataset name (as for 'run')")
-    p.add_argument("--name", required=True, help="the method's name on the leaderboard")
+    p.add_argument("--name", required=True,
+                   help="the method's name on the leaderboard: 1-64 letters, digits, '.', '_', "
+                   "'-', not a registered method's name")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--affinities", metavar="FILE.h5", help="val/affs and test/affs")
     what.add_argument("--segmentation", metavar="FILE.h5", help="test/seg, scored as given")

@@ -155,24 +155,30 @@ def _protocol_splits(volume: str, n: int, path: str) -> dict[str, Split]:
 
 
 def _need_root(name: str, data_root) -> Path:
+    """The data root (``--data-root``, else ``$EMSEG_BENCH_DATA``, else the user's cache
+    folder that ``bench data fetch`` fills)."""
+    from bench.data.fetch import resolve_data_root
+
     info = _CAD_REAL[name]
-    if data_root is None:
-        raise FileNotFoundError(
-            f"dataset {name!r} needs --data-root (data_root=...): a folder holding "
-            f"{', '.join(info.expected_files)}")
-    root = Path(data_root)
-    if not root.is_dir():
+    root = resolve_data_root(data_root)
+    if root.exists() and not root.is_dir():
         raise FileNotFoundError(f"data root {root} is not a directory (dataset {name!r} expects "
                                 f"{', '.join(info.expected_files)} in it)")
     return root
 
 
 def _missing(name: str, root: Path, missing: list[str]) -> FileNotFoundError:
+    from bench.data.fetch import default_data_root
+    from bench.data.sources import fetch_command
+
     info = _CAD_REAL[name]
     alt = f"; also accepted: {', '.join(info.alternatives)}" if info.alternatives else ""
+    # the default root needs no option: the command then reads exactly as a user would type it
+    cmd = fetch_command(name, None if root == default_data_root() else str(root))
+    get = f"; get them with: {cmd}" if cmd else ""
     return FileNotFoundError(
         f"dataset {name!r}: missing {', '.join(str(root / m) for m in missing)} (expected "
-        f"{', '.join(info.expected_files)} under {root}{alt})")
+        f"{', '.join(info.expected_files)} under {root}{alt}){get}")
 
 
 def _load_pair(name: str, root: Path, rel_inputs: str, rel_labels: str, vol_name: str,
@@ -259,8 +265,10 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None] | None:
 def _load_spec(spec: str, parsed, data_root) -> Dataset:
     path, raw_key, labels_key = parsed
     p = Path(path)
-    if not p.is_absolute() and data_root is not None and not p.exists():
-        p = Path(data_root) / p
+    if not p.is_absolute() and not p.exists():  # relative to the data root (bench data fetch)
+        from bench.data.fetch import resolve_data_root
+
+        p = resolve_data_root(data_root) / p
     if not p.exists():
         raise FileNotFoundError(f"dataset spec {spec!r}: {p} not found")
     default_res = (40.0, 4.0, 4.0)

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.perf import add_output_arguments, emit, text_output
+
 _CHILD = """
 import json, sys
 from bench.perf.blockwise import _measure
@@ -64,10 +66,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictor", default="intensity",
                         help="'intensity' (network-free) or a method name run with its smoke "
                         "profile, untrained (default intensity)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    with text_output(args) as stdout:
+        rows = _measure_all(args)
+    if rows is None:
+        return 1
+    emit(args, rows, stdout)
+    return 0
+
+
+def _measure_all(args: argparse.Namespace) -> list[dict] | None:
+    """One row per (size, workers), each measured in a fresh process; None when one failed."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="blockwise-perf-") as tmp:
         for shape in args.sizes:
@@ -81,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                             None)
                 if proc.returncode != 0 or line is None:
                     print(f"measurement {spec} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-                    return 1
+                    return None
                 res = json.loads(line[len("RESULT "):])
                 row = {"shape": "x".join(map(str, shape)), "voxels": int(res["shape"][0]
                        * res["shape"][1] * res["shape"][2]), "workers": workers,
@@ -90,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
                        "peak_rss_mb": round(res["peak_rss_mb"], 1)}
                 rows.append(row)
                 print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=2))
-    return 0
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

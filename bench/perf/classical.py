@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.perf import add_output_arguments, emit, text_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 40 4 4: per section)")
     parser.add_argument("--device", default="cpu", help="device of the network (default cpu)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs; fastest reported")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    add_output_arguments(parser)
 
 
 def _best(fn, repeats: int) -> float:
@@ -48,6 +49,13 @@ def _best(fn, repeats: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    with text_output(args) as stdout:
+        payload = _measure(args)
+    emit(args, payload, stdout)
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import dataclasses
 
     from baselines.features import features_blockwise, filter_geometry
@@ -100,12 +108,8 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['stage']:<26}{r['seconds']:>10.2f}{r['voxels_per_s']:>14,.0f}"
               f"{r['vs_network']:>11.2f}")
-    if args.json:
-        from bench.atomic import write_json
-
-        write_json(args.json, {"shape": list(raw.shape), "n_features": int(feats.shape[0]),
-                               "n_parameters_network": n_params, "rows": rows})
-    return 0
+    return {"shape": list(raw.shape), "n_features": int(feats.shape[0]),
+            "n_parameters_network": n_params, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:

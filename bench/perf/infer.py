@@ -18,11 +18,9 @@ it runs as one window: the smallest valid input whose output covers the whole vo
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,7 @@ from bench.infer import (
 )
 from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
+from bench.perf import add_output_arguments, emit, text_output
 
 METHODS = ("cad", "superhuman3d", "mala3d")
 
@@ -66,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--amp", action="store_true", help="float16 autocast on CUDA")
     parser.add_argument("--seed", type=int, default=0, help="seed of the volume and the weights")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    add_output_arguments(parser)
 
 
 def _student_runner(device: torch.device, amp: bool) -> tuple[Callable, int, str]:
@@ -126,6 +125,13 @@ def _sync(device: torch.device) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with text_output(args) as stdout:
+        meta = _measure(args)
+    emit(args, meta, stdout)
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
     methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
@@ -181,18 +187,14 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         r["student_speedup"] = (ref["voxels_per_s"] / r["voxels_per_s"]) if ref else None
     _print_table(rows, shape, device)
-    if args.json is not None:
-        meta = {
-            "shape_zyx": list(shape), "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-            else platform.processor() or platform.machine(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "repeats": args.repeats, "amp": bool(args.amp and device.type == "cuda"),
-            "mala_window": args.mala_window, "results": rows,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(meta, indent=2))
-    return 0
+    return {
+        "shape_zyx": list(shape), "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "repeats": args.repeats, "amp": bool(args.amp and device.type == "cuda"),
+        "mala_window": args.mala_window, "results": rows,
+    }
 
 
 def _print_table(rows: list[dict[str, Any]], shape: tuple[int, ...], device: torch.device) -> None:

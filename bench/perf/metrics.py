@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from typing import Any
 
 import numpy as np
 
+from bench.perf import add_output_arguments, emit
 from metrics.evaluate import evaluate
 from metrics.timing import cpu_count, measure
 
@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed calls of ours (best kept)")
     parser.add_argument("--no-skimage", action="store_true", help="skip scikit-image")
     parser.add_argument("--no-waterz", action="store_true", help="skip waterz.evaluate")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_arguments(parser)
 
 
 def _mb(b: int | None) -> str:
@@ -123,9 +123,8 @@ def run(args: argparse.Namespace) -> int:
     t_ours = ours.seconds
     report["speedup"] = {k: v["seconds"] / t_ours for k, v in report["tools"].items()
                          if k != "ours"}
-    if args.json:
-        print(json.dumps(report))
-    else:
+    emit(args, report, sys.stdout)  # --json: stdout; --out FILE: the file
+    if not args.json:
         print(f"metrics perf: shape {shape}, {n / 1e6:.1f} M voxels, "
               f"{report['gt_labels']} gt / {report['seg_labels']} seg labels, "
               f"inputs {_mb(report['input_bytes'])}, {report['cpus']} CPU(s)")

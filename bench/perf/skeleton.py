@@ -19,12 +19,13 @@ Each is the best of ``--repeat`` calls after a warm-up (numba compiles VOI's ker
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.perf import add_output_arguments, emit
 from metrics.timing import cpu_count, measure
 
 
@@ -58,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with gala_fib/test.cremi.h5 (e.g. ../shared/data)")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls (best kept)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the segmentation's noise")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_arguments(parser)
 
 
 def _time_volume(gt: np.ndarray, res, seg: np.ndarray, repeat: int) -> dict[str, Any]:
@@ -92,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     for name, gt, res in _volumes(args.data_root):
         report["volumes"][name] = _time_volume(gt, res, _segmentation(gt, args.seed),
                                                args.repeat)
+    emit(args, report, sys.stdout)  # --json: stdout; --out FILE: the file
     if args.json:
-        print(json.dumps(report))
         return 0
     print(f"skeleton scores vs VOI, {report['cpus']} CPU(s); best of {args.repeat}")
     for name, r in report["volumes"].items():

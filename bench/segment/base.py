@@ -34,6 +34,8 @@ class PostProcessor:
     default_values: ClassVar[tuple[float, ...]] = ()
     #: whether :meth:`sweep` shares work across values (else it costs one run per value)
     cheap_sweep: ClassVar[bool] = False
+    #: fewest validation sections the parameter choice needs (checked before training)
+    min_val_sections: ClassVar[int] = 1
 
     def __init__(self, **params: Any):
         unknown = set(params) - set(self.defaults()) - {self.parameter}

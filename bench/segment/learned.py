@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
 from bench.registry import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS
@@ -250,6 +251,8 @@ class _Learned(PostProcessor):
     #: the harness fits these on labelled validation data before sweeping (bench.pipeline)
     learned = True
     cheap_sweep = True
+    #: cross-fitting holds out one of two z blocks of validation (select_learned's n_folds)
+    min_val_sections = 2
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -312,7 +315,7 @@ class LearnedMulticut(_Learned):
                 raise ValueError(f"lmc-rf beta (boundary bias) must be in (0, 1), got {v}")
         _, graph, p_cut = self.graph(affs)
         out = []
-        for beta in values:
+        for beta in progress.bar(values, desc="lmc-rf sweep: solve", unit="value"):
             if graph.rag.number_of_edges == 0:
                 out.append((beta, renumber(graph.fragments)))
                 continue
@@ -380,6 +383,9 @@ def select_learned(
     totals = {v: dict.fromkeys(CURVE_KEYS, 0.0) for v in values}
     weight = 0.0
     fold_stats = []
+    # each fold: fit the edge forest on the other folds, sweep and score this one; then the
+    # final fit on all of validation
+    shown = progress.bar(total=len(folds) + 1, desc=f"{method} fit", unit="fit")
     for k, (a, b) in enumerate(folds):
         others = [piece(c, d) for j, (c, d) in enumerate(folds) if j != k]
         model = fit_edge_model(others, mode=mode, params=settings, seed=seed,
@@ -393,11 +399,14 @@ def select_learned(
                 totals[value][key] += w * float(scores[key])
         weight += w
         fold_stats.append({"sections": [a, b], "training_edges": model.n_training_edges})
+        shown.update(1)
     curve = [{"value": float(v), **{k: totals[v][k] / max(weight, 1.0) for k in CURVE_KEYS}}
              for v in values]
     best = min(curve, key=lambda row: (row["voi"], row["arand"], row["value"]))
     final = fit_edge_model([piece(0, val_gt.shape[0])], mode=mode, params=settings, seed=seed,
                            n_estimators=n_estimators)
+    shown.update(1)
+    shown.close()
     return SelectionResult(
         method=method,
         parameter=factory.parameter,

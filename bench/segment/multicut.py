@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
 from bench.registry import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS
@@ -180,4 +181,5 @@ class Lmc(PostProcessor):
                 raise ValueError(f"lmc beta (boundary bias) must be in (0, 1), got {v}")
         affs = validate_affinities(affs)
         problem = self.problem(affs)
-        return [(v, solve(problem, v, self.params["solver"])) for v in values]
+        return [(v, solve(problem, v, self.params["solver"]))
+                for v in progress.bar(values, desc="lmc sweep: solve", unit="value")]

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
 from bench.registry import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS, cad_teacher_offsets
@@ -100,7 +101,7 @@ class Mws(PostProcessor):
                 f"mws nearest_repulsion must be in [0, 1], got {self.params['nearest_repulsion']}"
             )
         results = []
-        for bias in values:
+        for bias in progress.bar(values, desc="mws sweep", unit="value"):
             if not 0.0 <= bias <= 1.0:
                 raise ValueError(f"mws bias must be in [0, 1], got {bias}")
             results.append((bias, renumber(self._run(affs, offsets, strides, bias))))

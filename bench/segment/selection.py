@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
+
 CURVE_KEYS = ("voi_split", "voi_merge", "voi", "arand")
 #: scores the curve also keeps when the scorer returns them (``criterion="nerl"`` needs nerl)
 OPTIONAL_CURVE_KEYS = ("nerl", "erl_nm", "n_merges", "n_splits")
@@ -126,7 +128,8 @@ def select_parameter(
     def scored(grid: Sequence[float] | None) -> tuple[list[dict[str, float]], dict[str, Any]]:
         results, grid_stats = sweep(val_affs, method, grid, return_stats=True, **params)
         rows = []
-        for value, labels in results:
+        for value, labels in progress.bar(results, desc=f"{method} sweep: score",
+                                          unit="value"):
             scores = evaluate(val_gt, labels)
             if criterion == "nerl" and "nerl" not in scores:
                 raise ValueError("criterion='nerl' needs an evaluate(gt, seg) that returns "

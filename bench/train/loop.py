@@ -9,8 +9,8 @@ that checkpoint are dropped from the CSV so the log matches the resumed state.
 from __future__ import annotations
 
 import csv
+import pickle
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,6 +24,7 @@ from bench.atomic import atomic_open
 from bench.device import autocast, resolve_device
 
 __all__ = [
+    "CHECKPOINT_KEYS",
     "CHECKPOINT_NAME",
     "LOG_NAME",
     "CsvLog",
@@ -95,13 +96,39 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, f)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The state saved by :func:`save_checkpoint`, or None when ``path`` does not exist."""
+#: what a training checkpoint holds (run_training writes exactly these keys)
+CHECKPOINT_KEYS = ("step", "modules", "optimizer", "rng")
+
+
+def load_checkpoint(path: Path, expected: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The state saved by :func:`save_checkpoint`, or None when ``path`` does not exist.
+
+    Read with ``weights_only=True``: a checkpoint may come from a results folder someone else
+    made, and only tensors and plain Python values (the RNG states are such values) can be
+    read back, so no pickled code ever runs. ``ValueError`` naming the file for anything
+    else, and for a dict that lacks one of the ``expected`` keys.
+    """
     path = Path(path)
     if not path.is_file():
         return None
-    # our own files: they hold numpy/python RNG states, which weights_only cannot unpickle
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # what weights_only raises for any other object
+        raise ValueError(
+            f"{path}: refused, it holds objects other than tensors and plain values, and "
+            "loading them could run code. Delete it to train that run from the start"
+        ) from None
+    except Exception as exc:  # torch raises many types for a file that is no checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a checkpoint this harness can read ({first}). Delete it to train "
+            "that run from the start"
+        ) from None
+    missing = [k for k in expected if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path}: expected a checkpoint dict with the keys "
+                         f"{', '.join(expected)}; it lacks {', '.join(missing)}")
+    return state
 
 
 class CsvLog:
@@ -135,12 +162,12 @@ class CsvLog:
 
 
 def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
-    """tqdm progress bar (disabled when stderr is not a terminal unless forced by the caller)."""
-    from tqdm.auto import tqdm
+    """A :func:`bench.progress.bar` over ``iterable``: tqdm on a terminal, log lines otherwise
+    (``disable=True`` shows nothing)."""
+    from bench import progress as shown
 
-    kwargs.setdefault("dynamic_ncols", True)
-    kwargs.setdefault("mininterval", 2.0)
-    return iter(tqdm(iterable, **kwargs))
+    disable = kwargs.pop("disable", False)
+    return iter(shown.bar(iterable, enabled=False if disable else None, **kwargs))
 
 
 @torch.no_grad()
@@ -210,17 +237,24 @@ def run_training(
         )
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, CHECKPOINT_KEYS)
     start = 0
     if state is not None:
+        if not isinstance(state["modules"], dict) or not isinstance(state["rng"], dict):
+            raise ValueError(f"checkpoint {ckpt_path}: 'modules' and 'rng' must be dicts")
         missing = sorted(set(modules) - set(state["modules"]))
         if missing:
             raise ValueError(f"checkpoint {ckpt_path} lacks the modules {missing}")
-        for name, module in modules.items():
-            module.load_state_dict(state["modules"][name])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(rng, state["rng"])
-        start = int(state["step"])
+        try:
+            for name, module in modules.items():
+                module.load_state_dict(state["modules"][name])
+            optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(rng, state["rng"])
+            start = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {ckpt_path} does not fit this run's networks, "
+                             f"optimiser or random state ({type(exc).__name__}: {exc})"
+                             ) from None
     log = CsvLog(run_dir / LOG_NAME, [*columns, "seconds"], resume_step=start if state else None)
     end = iters if stop_after is None else min(iters, start + int(stop_after))
 
@@ -237,16 +271,18 @@ def run_training(
 
     t0 = time.perf_counter()
     terms: dict[str, float] = {}
-    if show_progress is None:
-        show_progress = sys.stderr.isatty()
-    bar = progress(
-        range(start, end), initial=start, total=iters, desc=desc, disable=not show_progress
-    )
+    from bench import progress as shown
+
+    # None: a bar on a terminal, log lines otherwise (bench.progress); False: nothing
+    bar = shown.bar(range(start, end), initial=start, total=iters, desc=desc, unit="iter",
+                    enabled=None if show_progress is None else bool(show_progress))
     for it in bar:
         terms = step_fn(it)
         step = it + 1
         if step % log_every == 0 or step == end:
             log.write({"step": step, **terms, "seconds": time.perf_counter() - t0})
+            if "loss" in terms:
+                bar.set_postfix_str(f"loss {float(terms['loss']):.4g}", refresh=False)
         if step % checkpoint_every == 0 or step == iters:
             save(step)
     return {

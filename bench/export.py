@@ -1,0 +1,73 @@
+"""Leaderboard exports: every result row as CSV, JSON or Parquet (``bench report --format``).
+
+One row per result (run, post-processor, split) with exactly the columns and order of
+:func:`bench.results.load_leaderboard`, so tables made elsewhere (pandas, R, a spreadsheet)
+start from the same data as the report. :func:`read_csv` reads an exported CSV back with the
+leaderboard's column types (it equals ``load_leaderboard``, which a test checks).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.atomic import atomic_path, write_atomic
+from bench.results import _PANDAS_TYPES, COLUMNS, load_leaderboard
+
+#: export formats (``parquet`` needs the optional pyarrow package)
+FORMATS = ("csv", "json", "parquet")
+#: the report itself (index.html, leaderboard.md and the plots)
+REPORT_FORMATS = ("html",)
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"csv,json"`` -> ["csv", "json"], checked before any work (pyarrow for parquet)."""
+    formats = [f.strip().lower() for f in str(text).split(",") if f.strip()]
+    known = (*REPORT_FORMATS, *FORMATS)
+    unknown = [f for f in formats if f not in known]
+    if unknown or not formats:
+        raise ValueError(f"--format: expected a comma separated list of {', '.join(known)}; "
+                         f"got {text!r}")
+    if "parquet" in formats and importlib.util.find_spec("pyarrow") is None:
+        raise ValueError("--format parquet needs the pyarrow package (pip install pyarrow); "
+                         "csv and json need nothing more")
+    return list(dict.fromkeys(formats))
+
+
+def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
+                       formats: list[str]) -> list[Path]:
+    """Write ``leaderboard.<format>`` into ``out_dir`` for each export format; return the
+    paths (report formats in ``formats`` are ignored here)."""
+    board = load_leaderboard(results_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            continue
+        path = out_dir / f"leaderboard.{fmt}"
+        if fmt == "csv":
+            write_atomic(path, board.to_csv(index=False))
+        elif fmt == "json":
+            records = json.loads(board.to_json(orient="records", date_format="iso"))
+            write_atomic(path, json.dumps({"columns": list(board.columns), "rows": records},
+                                          indent=1) + "\n")
+        else:
+            with atomic_path(path) as tmp:
+                board.to_parquet(tmp, index=False)
+        written.append(path)
+    return written
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """An exported ``leaderboard.csv`` with the column types of ``load_leaderboard``."""
+    frame = pd.read_csv(path, dtype={name: _PANDAS_TYPES[kind.split()[0]]
+                                     for name, kind in COLUMNS.items() if name != "created"})
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a leaderboard export (no columns {missing})")
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
+    return frame[list(COLUMNS)]

@@ -1,0 +1,118 @@
+"""Which run directories this harness made, on this machine: a keyed hash of their files.
+
+A study (:mod:`bench.study`) resumes and adopts run directories it finds under ``runs/``. A
+folder copied in by someone else (a shared or downloaded results folder, a hand-made one) must
+not be taken for one of the study's own runs, so each run this harness creates records
+``provenance.json``: the SHA-256 of the files the harness wrote (``config.yaml`` at the start,
+``model.pt`` once training is done) and an HMAC-SHA256 of them under a secret key kept outside
+every results folder (``~/.config/emseg-bench/run-key``, or the file named by
+``$EMSEG_BENCH_KEY_FILE``; created on first use, readable by its owner only). Anyone can compute
+a plain hash; only this user on this machine (or whoever was given the key file) can compute
+the HMAC, so a planted folder cannot pass for a run of ours. Verification never reads the
+content of a file beyond hashing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from bench.atomic import write_json
+
+__all__ = ["PROVENANCE_NAME", "SIGNED_FILES", "key_path", "sign_run", "verify_run"]
+
+PROVENANCE_NAME = "provenance.json"
+#: the files of a run directory that the harness itself writes and vouches for
+SIGNED_FILES = ("config.yaml", "model.pt")
+KEY_ENV = "EMSEG_BENCH_KEY_FILE"
+
+
+def key_path() -> Path:
+    """Where the signing key lives (``$EMSEG_BENCH_KEY_FILE`` overrides the default)."""
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV])
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "emseg-bench" / "run-key"
+
+
+def _key(create: bool) -> bytes | None:
+    path = key_path()
+    if not path.is_file():
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: two processes creating the key at once agree on the first one
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    text = path.read_text().strip()
+    if len(text) < 32:
+        raise ValueError(f"{path}: the run signing key is empty or too short; delete it to "
+                         "make a new one (runs signed with the old key will not be resumed)")
+    return text.encode()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _mac(key: bytes, run_id: str, files: dict[str, str]) -> str:
+    blob = json.dumps({"run_id": run_id, "files": files}, sort_keys=True).encode()
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
+
+
+def _record(run_dir: Path) -> dict:
+    f = run_dir / PROVENANCE_NAME
+    try:
+        doc = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def sign_run(run_dir: Path) -> None:
+    """Record the hashes of the run's :data:`SIGNED_FILES` present now, and their HMAC."""
+    run_dir = Path(run_dir)
+    files = {name: _sha256(run_dir / name) for name in SIGNED_FILES
+             if (run_dir / name).is_file()}
+    key = _key(create=True)
+    write_json(run_dir / PROVENANCE_NAME,
+               {"run_id": run_dir.name, "files": files, "mac": _mac(key, run_dir.name, files)})
+
+
+def verify_run(run_dir: Path, just_written: tuple[str, ...] = ()) -> str | None:
+    """None when ``run_dir`` is a run this harness made here, unchanged since; else why not.
+
+    ``just_written``: files the caller has just written and is about to sign (they may be
+    missing from the record)."""
+    run_dir = Path(run_dir)
+    doc = _record(run_dir)
+    if not doc:
+        return f"no readable {PROVENANCE_NAME} (made by hand, elsewhere or by an older version)"
+    files, mac = doc.get("files"), doc.get("mac")
+    if not isinstance(files, dict) or not isinstance(mac, str):
+        return f"{PROVENANCE_NAME} is malformed"
+    key = _key(create=False)
+    if key is None:
+        return f"no signing key at {key_path()} (the run was made by another user or machine)"
+    if not hmac.compare_digest(mac, _mac(key, run_dir.name, files)):
+        return (f"{PROVENANCE_NAME} was not signed with this machine's key {key_path()} (made "
+                "elsewhere, renamed or edited)")
+    for name in SIGNED_FILES:
+        present = (run_dir / name).is_file()
+        if present and name not in files and name not in just_written:
+            return f"{name} was not written by this harness"
+        if name in files and (not present or _sha256(run_dir / name) != files[name]):
+            return f"{name} changed since the harness wrote it"
+    return None
