@@ -79,8 +79,9 @@ class RunSpec:
     scheduler_address: str | None = None
     #: the multi-seed study this run belongs to (bench.study); not part of the config hash
     study: str | None = None
-    #: the synthetic volume's generator seed; None: ``seed`` (studies fix it, so that every
-    #: seed of a study is tested on the same volume and only training varies)
+    #: the synthetic volume's generator seed (``--phantom-seed``, default 0, so that ``--seed N``
+    #: and ``--seeds N`` are the same run: only training varies with the seed); None, in the
+    #: configs of older runs: ``seed``
     data_seed: int | None = None
     #: what the validation sweep minimises: "voi", or "nerl" (maximised; skeletonises val too)
     select: str = "voi"
@@ -88,8 +89,9 @@ class RunSpec:
     def config_hash(self) -> str:
         config = asdict(self)
         config.pop("study")  # the same configuration in or out of a study hashes the same
-        # hashes of runs from before these fields stay the same
-        if config["data_seed"] is None:
+        # hashes of runs from before these fields stay the same (a phantom seed equal to the
+        # training seed is what None meant)
+        if config["data_seed"] is None or config["data_seed"] == config["seed"]:
             config.pop("data_seed")
         if config["select"] == "voi":
             config.pop("select")
@@ -362,6 +364,7 @@ def _row_base(method, dataset, spec: RunSpec, run_dir: Path, train_summary: dict
         "train_seconds": float(train_summary.get("train_seconds", 0.0)),
         "device": device,
         "seed": spec.seed,
+        "phantom_seed": spec.seed if spec.data_seed is None else spec.data_seed,
         "study": spec.study,
         "config_hash": spec.config_hash(),
         "git_commit": json.loads((run_dir / "environment.json").read_text())["commit"],

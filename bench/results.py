@@ -67,6 +67,9 @@ COLUMNS: dict[str, str] = {
     #: how voi_ci_low/high were computed; NULL for rows of older code, whose interval was of the
     #: sub-volume mean VOI rather than of the whole-volume VOI beside it (the report hides those)
     "voi_ci_method": "TEXT",
+    #: the synthetic phantom's generator seed (``--phantom-seed``); ``seed`` is training's.
+    #: NULL for rows of older code, whose synthetic volume was that of ``seed``
+    "phantom_seed": "INTEGER",
 }
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postprocess, split))"

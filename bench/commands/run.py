@@ -47,7 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "fetched into the data root and checksum-verified)")
     training.add_argument("--device", default="auto",
                           help="auto (CUDA when present), cpu, cuda:N")
-    training.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    training.add_argument("--seed", type=int, default=None,
+                          help="training seed (default: 0): weights, sampling, augmentation; the "
+                          "same run as the seed's run in --seeds")
+    data.add_argument("--phantom-seed", type=int, default=None, metavar="N",
+                      help="the synthetic phantom's generator seed (default: 0); recorded in "
+                      "every row beside the training seed")
     training.add_argument("--seeds", default=None, metavar="LIST",
                           help="a study over seeds, e.g. 0-4 or 0,3,7: every (method, seed) "
                           "under the same split, resumable as a whole (finished ones are "
@@ -142,6 +147,7 @@ def expand_methods(values: list[str] | None) -> list[str]:
 #: options a --resume cannot change: (argument name, RunSpec field, how the user wrote it)
 _FIXED_ON_RESUME = (("method", "method", "--method"), ("profile", "profile", "--profile"),
                     ("dataset", "dataset", "--dataset"), ("seed", "seed", "--seed"),
+                    ("phantom_seed", "data_seed", "--phantom-seed"),
                     ("data_root", "data_root", "--data-root"),
                     ("checkpoint", "checkpoint", "--checkpoint"),
                     ("postprocess", "postprocess", "--postprocess"),
@@ -250,7 +256,16 @@ def _spec(args: argparse.Namespace, seed: int):
         blockwise=args.blockwise, block_shape=_block_shape(args.block_shape),
         workers=args.workers, scheduler_address=args.scheduler_address,
         select=args.select or "voi",
+        data_seed=_phantom_seed(args.phantom_seed),
     )
+
+
+def _phantom_seed(value: int | None) -> int:
+    if value is None:
+        return 0
+    if value < 0:
+        raise ValueError(f"--phantom-seed: expected a non-negative integer, got {value}")
+    return int(value)
 
 
 def _block_shape(text: str) -> list[int]:

@@ -1,0 +1,80 @@
+"""The golden layers of ``bench check``: unchanged code passes, any change fails with the first
+differing value and the command that rewrites the goldens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.goldens import compare_goldens, run_layer
+
+GOLDENS = Path(__file__).resolve().parents[1] / "results" / "goldens"
+
+
+def test_compare_goldens_reports_the_first_difference_in_either_direction():
+    golden = {"a": 1.0, "b": [1, 2, 3], "c": "x"}
+    assert compare_goldens("eval", golden, dict(golden)) is None
+    d = compare_goldens("eval", golden, {"a": 1.0, "b": [1, 5, 7], "c": "y"})
+    assert (d.quantity, d.golden, d.current) == ("b[1]", 2, 5)
+    assert "--update --layer eval" in str(d) and "golden 2, current 5" in str(d)
+    smaller = compare_goldens("eval", golden, {**golden, "a": 0.999})
+    assert smaller.quantity == "a" and smaller.current == 0.999  # better fails too
+    assert compare_goldens("infer", golden, {**golden, "a": 1.01}, lambda q: 0.02) is None
+    missing = compare_goldens("eval", golden, {"a": 1.0, "b": [1, 2, 3]})
+    assert missing.quantity == "c" and missing.current == "(not computed)"
+
+
+def test_eval_layer_passes_on_unchanged_code():
+    diff, summary = run_layer("eval", GOLDENS)
+    assert diff is None, summary
+
+
+def test_eval_layer_catches_a_metric_that_flatters(monkeypatch):
+    import metrics
+
+    real = metrics.evaluate
+
+    def flattering(gt, seg, **kw):
+        out = dict(real(gt, seg, **kw))
+        out["voi_merge"] *= 0.99
+        return out
+
+    monkeypatch.setattr(metrics, "evaluate", flattering)
+    diff, summary = run_layer("eval", GOLDENS)
+    assert diff is not None and diff.layer == "eval" and diff.quantity.endswith("/voi_merge")
+    assert diff.current < diff.golden
+
+
+def test_unknown_layer_is_refused_before_any_work(capsys):
+    assert main(["check", "--layer", "nope"]) == 2
+    assert "--layer: expected one of eval, infer, train, e2e, got 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_no_false_alarm_under_other_kernels_and_thread_counts():
+    """Unchanged code passes every golden layer under ATEN_CPU_CAPABILITY=default and avx2
+    with 1 and 2 threads (each setting in a fresh process)."""
+    from bench.goldens.matrix import SETTINGS, matrix
+
+    rows = matrix(["eval", "infer", "train"], GOLDENS)
+    assert len(rows) == 3 * len(SETTINGS)
+    failed = [r["failure"] for r in rows if not r["passed"]]
+    assert not failed, failed
+
+
+def test_every_planted_regression_still_applies_once():
+    """The catalogue stays valid as the code changes: each edit's text occurs exactly once, and
+    the catalogue spans the stages the issue lists."""
+    from bench.goldens.mutations import CATALOGUE
+
+    root = GOLDENS.parents[1]
+    for m in CATALOGUE:
+        assert (root / m.path).read_text().count(m.old) == 1, m.name
+    assert len(CATALOGUE) >= 12 and len({m.name for m in CATALOGUE}) == len(CATALOGUE)
+    areas = {m.area for m in CATALOGUE}
+    assert {"phantom", "splits", "sampler", "augmentation", "targets", "loss", "lr/optimiser",
+            "network", "inference tiling", "inference blending", "affinity convention",
+            "fragments", "agglomeration", "threshold selection", "metrics",
+            "results writing"} <= areas
