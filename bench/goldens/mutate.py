@@ -2,9 +2,10 @@
 :data:`bench.goldens.mutations.CATALOGUE` in a temporary copy of the tree and run
 ``python -m bench check --fail-fast`` there; every one must be caught.
 
-``python -m bench.goldens.mutate [--only NAME,...] [--json OUT]`` prints one row per mutation:
-caught or not, by which layer, and the first differing quantity. The copy holds the files git
-tracks plus the working tree's changes to them (``git ls-files``), so it is the code as it is.
+``python -m bench.goldens.mutate [--only NAME,...] [--json] [--out FILE]`` prints one row per
+mutation: caught or not, by which layer, and the first differing quantity. The copy holds the
+files git tracks plus the working tree's changes to them (``git ls-files``), so it is the code
+as it is.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def run_one(root: Path, m: Mutation, timeout: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.goldens.mutate", description=__doc__)
     p.add_argument("--only", default=None, help="comma separated mutation names")
-    p.add_argument("--json", default=None, type=Path, help="also write the rows here")
+    p.add_argument("--json", action="store_true",
+                   help="print the rows as JSON on stdout (the table goes to stderr)")
+    p.add_argument("--out", default=None, type=Path, help="also write the rows here (JSON)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per mutation")
     args = p.parse_args(argv)
     chosen = list(CATALOGUE)
@@ -91,18 +94,21 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [m for m in CATALOGUE if m.name in names]
     root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True,
                                capture_output=True, text=True).stdout.strip())
+    table = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the JSON
     rows = []
     for m in chosen:
         row = run_one(root, m, args.timeout)
         rows.append(row)
         print(f"{row['name']:<26} {row['area']:<20} "
               f"{'caught by ' + str(row['layer']) if row['caught'] else 'NOT CAUGHT':<18} "
-              f"{row['seconds']:>6.1f} s  {row['quantity']}", flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
+              f"{row['seconds']:>6.1f} s  {row['quantity']}", flush=True, file=table)
+        if args.out:  # after every mutation, so a long run leaves what it has
+            args.out.write_text(json.dumps(rows, indent=1))
     missed = [r["name"] for r in rows if not r["caught"]]
     print(f"{len(rows) - len(missed)} of {len(rows)} caught"
-          + (f"; NOT caught: {', '.join(missed)}" if missed else ""))
+          + (f"; NOT caught: {', '.join(missed)}" if missed else ""), file=table)
+    if args.json:
+        print(json.dumps(rows, indent=1))
     return 1 if missed else 0
 
 
