@@ -251,8 +251,8 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
                              "overrides; rewrite it with --update --replace")
         if baseline and not replace and methods is None:
             methods = list(baseline.get("methods") or DEFAULT_METHODS)
-    else:
-        validate_baseline(baseline, baseline_path)
+    else:  # a baseline that cannot fail is refused before the benchmark runs, not after
+        validate_baseline(baseline, baseline_path, score_ceilings(), abs_tol)
     methods = list(methods or baseline.get("methods") or DEFAULT_METHODS)
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         current = run_benchmark(methods, Path(results_dir or tmp), seeds)
@@ -267,7 +267,6 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
         merged = f" (kept {', '.join(sorted(kept))})" if kept else ""
         return 0, (format_comparison(compare(current, new, abs_tol=abs_tol), new)
                    + f"\nbaseline written to {baseline_path}{merged}")
-    validate_baseline(baseline, baseline_path, score_ceilings(), abs_tol)
     rows = compare(current, baseline, abs_tol=abs_tol)
     report = format_comparison(rows, baseline)
     failed = [c for c in rows if c.regressed or c.improved]

@@ -179,9 +179,11 @@ def _check_validation_size(dataset, postprocess: list[str]) -> None:
 
 def prepare(spec: RunSpec, store: ResultsStore):
     """Everything that can be checked before the first training step: options, the results
-    folder and database, the dataset (files, labels), the device and the method's recipe.
+    folder and database, the dataset (files, labels), the device, the method's recipe and
+    the checkpoint (``official:NAME`` is fetched and checksum-verified here).
 
-    Returns ``(dataset, device, method)``; raises with a message naming what is wrong.
+    Returns ``(dataset, device, method, checkpoint)``, ``checkpoint`` the file to load (None:
+    train); raises with a message naming what is wrong.
     """
     from bench.data import load_dataset
     from bench.device import resolve_device
@@ -199,10 +201,11 @@ def prepare(spec: RunSpec, store: ResultsStore):
     )
     _check_labels_nonnegative(dataset)
     _check_validation_size(dataset, spec.postprocess)
+    checkpoint = None
     if spec.checkpoint:  # official:NAME is fetched and checked now, before any run folder
         from bench.data.fetch import resolve_checkpoint
 
-        resolve_checkpoint(spec.checkpoint, spec.data_root)
+        checkpoint = resolve_checkpoint(spec.checkpoint, spec.data_root)
     method = METHODS.create(
         spec.method,
         profile=spec.profile,
@@ -216,7 +219,7 @@ def prepare(spec: RunSpec, store: ResultsStore):
                              f"{spec.method!r} does not predict (use waterz or lmc with it)")
         log.warning("method %s predicts no long-range affinities: no mws rows for it",
                     spec.method)
-    return dataset, device, method
+    return dataset, device, method, checkpoint
 
 
 def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> RunOutcome:
@@ -227,14 +230,10 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
     :class:`bench.runlock.RunLockedError` when another process works on the same run.
     """
     t_start = time.perf_counter()
-    dataset, device, method = prepare(spec, store)
-    if spec.checkpoint:  # a file that is not the method's weights fails before any folder
-        from bench.data.fetch import resolve_checkpoint
-
-        # official:NAME -> the cached, checksum-verified file (prepare fetched it)
-        path = resolve_checkpoint(spec.checkpoint, spec.data_root)
-        log.info("using checkpoint %s, no training", path)
-        method.load_checkpoint(path)  # any run's model.pt; cad: official ckpt too
+    dataset, device, method, checkpoint = prepare(spec, store)
+    if checkpoint:  # a file that is not the method's weights fails before any folder
+        log.info("using checkpoint %s, no training", checkpoint)
+        method.load_checkpoint(checkpoint)  # any run's model.pt; cad: official ckpt too
     run_id = validate_run_id(run_id) if run_id else new_run_id(spec, dataset.name)
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from bench import stats
 from bench.names import file_stem
+from bench.plotting import finish_plot
 from bench.report_errors import nerl_plot, worst_errors_section
 from bench.report_training import training_curves_plot
 from bench.results import (
@@ -381,8 +382,8 @@ def _plot_sweeps(rows, curves, path: Path, dataset: str) -> Path | None:
         if chosen:
             ax.scatter(chosen[0]["voi_merge"], chosen[0]["voi_split"], s=90, facecolor="none",
                        edgecolor=line.get_color(), linewidth=2)
-    return _finish(fig, ax, path, "VOI merge (bits)", "VOI split (bits)",
-                   f"{dataset}: validation sweep (circled: chosen parameter)")
+    return finish_plot(fig, ax, path, "VOI merge (bits)", "VOI split (bits)",
+                       f"{dataset}: validation sweep (circled: chosen parameter)")
 
 
 def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
@@ -395,8 +396,8 @@ def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
     for r, s in series:
         ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=_label(r),
                 **_series_style(r, rows))
-    return _finish(fig, ax, path, "test section (index within the test split)",
-                   "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
+    return finish_plot(fig, ax, path, "test section (index within the test split)",
+                       "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
 
 
 #: a line style per registered post-processor; others get the first free one of _MORE_STYLES
@@ -438,20 +439,6 @@ def _series(rows, curves: dict[str, pd.DataFrame], kind: str
         if not points.empty:
             out.append((r, _records(points)))
     return out
-
-
-def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str,

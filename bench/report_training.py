@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.plotting import finish_plot
 from bench.results import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,5 @@ def training_curves_plot(store: ResultsStore, rows: list[dict[str, Any]], path: 
     values = bands[["low", "high"]].to_numpy(dtype=float)
     if np.all(values > 0) and values.max() / values.min() > 20:
         ax.set_yscale("log")  # losses of different methods can differ by orders of magnitude
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("training loss")
-    ax.set_title(f"{dataset}: training loss (mean over seeds, band: min to max)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return finish_plot(fig, ax, path, "iteration", "training loss",
+                       f"{dataset}: training loss (mean over seeds, band: min to max)")

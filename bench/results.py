@@ -316,7 +316,7 @@ def load_curves(results_dir: str | Path = "results", kind: str = "validation_cur
                 run_frames.append(f)
         except CORRUPT_FILE_ERRORS as exc:
             skip_file(skipped, store.run_dir(str(run_id)) / "metrics.json",
-                  f"{kind} unreadable ({type(exc).__name__}: {exc})")
+                      f"{kind} unreadable ({type(exc).__name__}: {exc})")
             continue
         frames.extend(run_frames)
     if not frames:

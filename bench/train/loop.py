@@ -12,7 +12,7 @@ import csv
 import pickle
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ __all__ = [
     "autocast",
     "load_checkpoint",
     "make_adam",
-    "progress",
     "recalibrate_batchnorm",
     "resolve_device",
     "rng_state",
@@ -159,15 +158,6 @@ class CsvLog:
     def read(self) -> list[dict[str, str]]:
         with open(self.path, newline="") as f:
             return list(csv.DictReader(f))
-
-
-def progress(iterable: Iterable, **kwargs: Any) -> Iterator:
-    """A :func:`bench.progress.bar` over ``iterable``: tqdm on a terminal, log lines otherwise
-    (``disable=True`` shows nothing)."""
-    from bench import progress as shown
-
-    disable = kwargs.pop("disable", False)
-    return iter(shown.bar(iterable, enabled=False if disable else None, **kwargs))
 
 
 @torch.no_grad()
