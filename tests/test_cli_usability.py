@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench import progress
-from bench.cli import _commands, build_parser, main
+from bench.cli import COMMANDS, _commands, build_parser, main
 from bench.commands.examples import EXAMPLES
 
 
@@ -263,3 +263,45 @@ def test_study_time_left_counts_only_the_runs_that_ran():
     eta.ran(60.0)
     eta.ran(120.0)
     assert eta.text() == "; 1 run left, about 1.5 min"
+
+
+def test_main_help_imports_no_command_module():
+    """``python -m bench --help`` answers without torch, numpy or any command's module."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['bench', '--help']\n"
+             "try:\n"
+             "    runpy.run_module('bench', run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "print('LOADED', ' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "run          train and evaluate" in done.stdout
+    loaded = set(done.stderr.split("LOADED", 1)[1].split())
+    heavy = {"torch", "numpy", "scipy", "bench.registry", "bench.pipeline", "bench.data",
+             "metrics.cli"}
+    heavy |= {module for module, _ in COMMANDS.values()}
+    assert not heavy & loaded, sorted(heavy & loaded)
+    assert not [m for m in loaded if m.startswith("bench.perf")]
+
+
+def test_lazy_help_lines_agree_with_the_command_modules():
+    """The main --help lines (cli.COMMANDS, perf.TARGETS) are the ones the modules give."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {c.dest: c.help for c in sub._choices_actions}
+    assert list(listed) == list(COMMANDS)
+    _commands(parser)  # builds every command: a module's own help= replaces the listed one
+    assert {c.dest: c.help for c in sub._choices_actions} == listed
+
+
+def test_a_command_is_built_only_when_parsed():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sub.choices["report"]._actions[1:] == []  # only -h on the placeholder
+    args = parser.parse_args(["report", "--results", "r", "-q"])
+    assert args.results == "r" and args.quiet and args.func.__module__ == "bench.commands.report"
+    assert sub.choices["run"]._actions[1:] == []  # the others stay placeholders
