@@ -165,7 +165,7 @@ def test_forest_in_rounds_has_the_trees_of_one_fit():
 # -- report -----------------------------------------------------------------------------------
 def test_every_postprocessor_has_its_own_line_style():
     from bench.registry import POSTPROCESSORS
-    from bench.report import line_style
+    from bench.report.plots import line_style
 
     names = [e.name for e in POSTPROCESSORS.list()] + ["custom-a", "custom-b"]
     styles = [str(line_style(n, names)) for n in names]
@@ -182,7 +182,7 @@ def _row(run_id: str, seed: int, method: str = "cad", voi: float = 1.0) -> dict:
 
 
 def test_exported_csv_reads_back_as_the_leaderboard(tmp_path):
-    from bench.export import export_leaderboard, read_csv
+    from bench.report.exports import export_leaderboard, read_csv
     from bench.results import ResultsStore, load_leaderboard
 
     store = ResultsStore(tmp_path)
@@ -210,7 +210,7 @@ def test_bad_format_fails_before_any_work(tmp_path, capsys):
 
 
 def test_training_curves_mean_and_band_over_seeds(tmp_path):
-    from bench.report_training import (
+    from bench.report.training import (
         TRAIN_LOG,
         loss_bands,
         training_curves_plot,
