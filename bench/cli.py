@@ -1,7 +1,9 @@
 """``python -m bench``: a thin command-line shell over the Python API.
 
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser
-and sets ``func`` (called with the parsed namespace, returning an exit code).
+and sets ``func`` (called with the parsed namespace, returning an exit code). ``COMMANDS`` lists
+them; a module is imported only when its command is parsed (:mod:`bench.commands.lazy`), so
+``--help`` answers without importing torch or any command.
 """
 
 from __future__ import annotations
