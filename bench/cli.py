@@ -1,7 +1,9 @@
 """``python -m bench``: a thin command-line shell over the Python API.
 
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser
-and sets ``func`` (called with the parsed namespace, returning an exit code).
+and sets ``func`` (called with the parsed namespace, returning an exit code). ``COMMANDS`` lists
+them; a module is imported only when its command is parsed (:mod:`bench.commands.lazy`), so
+``--help`` answers without importing torch or any command.
 """
 
 from __future__ import annotations
@@ -11,25 +13,33 @@ import importlib
 import logging
 import sys
 
+from bench.commands.lazy import LazySubParsers, walk
 from bench.threads import passive_wait_policy
 
 # for entry points that do not go through ``python -m bench`` (bench/__main__.py does it first):
 # effective only while torch is not imported yet
 passive_wait_policy()
 
-# sub-command modules, in the order ``--help`` lists them
-COMMAND_MODULES = (
-    "bench.commands.run",
-    "bench.commands.score",
-    "bench.commands.report",
-    "bench.commands.compare",
-    "bench.commands.check",
-    "bench.commands.listing",
-    "bench.data.cli",
-    "metrics.cli",
-    "bench.commands.perf",
-    "bench.commands.view",
-)
+#: sub-commands in the order ``--help`` lists them: name -> (module with ``register``, help).
+#: A module is imported only when its command is parsed, so ``--help`` imports no torch; the
+#: help line here is the module's own (tests/test_cli_usability.py checks that they agree).
+COMMANDS = {
+    "run": ("bench.commands.run", "train and evaluate methods under identical splits"),
+    "score": ("bench.commands.score",
+              "score affinities or a segmentation computed elsewhere (family 'external')"),
+    "report": ("bench.commands.report", "render the leaderboard (Markdown, HTML, PNG plots)"),
+    "compare": ("bench.commands.compare", "did my change help? paired verdicts of B against A"),
+    "check": ("bench.commands.check", "regression check: evaluation, inference and training "
+              "goldens, then the smoke benchmark against its seed spread"),
+    "list": ("bench.commands.listing", "list methods, datasets and post-processors"),
+    "data": ("bench.data.cli", "list, fetch, check and preview datasets"),
+    "eval": ("metrics.cli",
+             "score a segmentation against a ground truth (VOI, ARAND, CREMI score, ERL)"),
+    "perf": ("bench.commands.perf", "throughput benchmarks (metrics, infer, segment, "
+             "blockwise, train, skeleton, classical)"),
+    "view": ("bench.commands.view",
+             "open a run's raw, ground truth, affinities and segmentations in neuroglancer"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,17 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"emseg-bench {__version__}")
     _add_verbosity(parser, default=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
-    for path, command in _commands(parser):
-        # -v/-q after the sub-command too; SUPPRESS: an absent flag keeps the main parser's value
-        _add_verbosity(command, default=argparse.SUPPRESS)
-        command.formatter_class = _Formatter
-        if path in EXAMPLES:
-            command.epilog = "examples:\n" + EXAMPLES[path].strip("\n")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=LazySubParsers)
+    sub.finish = _finish
+    for name, (module, help_text) in COMMANDS.items():
+        sub.add_lazy(name, help_text, lambda action, m=module: _register(m, action))
     parser.epilog = "examples:\n" + EXAMPLES[""].strip("\n")
     return parser
+
+
+def _register(module: str, action: LazySubParsers) -> None:
+    importlib.import_module(module).register(action)
+
+
+def _finish(path: str, command: argparse.ArgumentParser) -> None:
+    """What every sub-command parser gets once built: -v/-q, the formatter, its examples."""
+    from bench.commands.examples import EXAMPLES
+
+    # -v/-q after the sub-command too; SUPPRESS: an absent flag keeps the main parser's value
+    _add_verbosity(command, default=argparse.SUPPRESS)
+    command.formatter_class = _Formatter
+    if path in EXAMPLES:
+        command.epilog = "examples:\n" + EXAMPLES[path].strip("\n")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -76,15 +96,9 @@ def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
 
 def _commands(parser: argparse.ArgumentParser, path: str = ""
               ) -> list[tuple[str, argparse.ArgumentParser]]:
-    """Every sub-command parser below ``parser`` with its path (``"perf infer"``)."""
-    out = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                child_path = f"{path} {name}".strip()
-                out.append((child_path, child))
-                out += _commands(child, child_path)
-    return out
+    """Every sub-command parser below ``parser`` with its path (``"perf infer"``), each built
+    (this imports every command module: for tests and tools, not for one command line)."""
+    return list(walk(parser, path))
 
 
 def main(argv: list[str] | None = None) -> int:

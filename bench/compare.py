@@ -40,7 +40,7 @@ class Side:
 
 def load_side(path: str | Path, study: str | None = None, label: str | None = None) -> Side:
     """The rows of a results folder, or of one ``study`` in it (see the module docstring)."""
-    from bench.report import select_results
+    from bench.report.leaderboard import select_results
 
     root = Path(path)
     db = ResultsStore(root).db_path

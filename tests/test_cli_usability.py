@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bench import progress
-from bench.cli import _commands, build_parser, main
+from bench.cli import COMMANDS, _commands, build_parser, main
 from bench.commands.examples import EXAMPLES
 
 
@@ -165,7 +165,7 @@ def test_forest_in_rounds_has_the_trees_of_one_fit():
 # -- report -----------------------------------------------------------------------------------
 def test_every_postprocessor_has_its_own_line_style():
     from bench.registry import POSTPROCESSORS
-    from bench.report import line_style
+    from bench.report.plots import line_style
 
     names = [e.name for e in POSTPROCESSORS.list()] + ["custom-a", "custom-b"]
     styles = [str(line_style(n, names)) for n in names]
@@ -182,7 +182,7 @@ def _row(run_id: str, seed: int, method: str = "cad", voi: float = 1.0) -> dict:
 
 
 def test_exported_csv_reads_back_as_the_leaderboard(tmp_path):
-    from bench.export import export_leaderboard, read_csv
+    from bench.report.exports import export_leaderboard, read_csv
     from bench.results import ResultsStore, load_leaderboard
 
     store = ResultsStore(tmp_path)
@@ -210,7 +210,7 @@ def test_bad_format_fails_before_any_work(tmp_path, capsys):
 
 
 def test_training_curves_mean_and_band_over_seeds(tmp_path):
-    from bench.report_training import (
+    from bench.report.training import (
         TRAIN_LOG,
         loss_bands,
         training_curves_plot,
@@ -263,3 +263,47 @@ def test_study_time_left_counts_only_the_runs_that_ran():
     eta.ran(60.0)
     eta.ran(120.0)
     assert eta.text() == "; 1 run left, about 1.5 min"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["perf", "--help"]])
+def test_help_imports_no_torch_and_no_other_command(argv):
+    """``--help`` answers without torch, numpy or the module of any command but the one asked
+    about (``perf --help`` imports no benchmark module either)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, runpy\n"
+             f"sys.argv = ['bench', *{argv!r}]\n"
+             "try:\n"
+             "    runpy.run_module('bench', run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "print('LOADED', ' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "usage: python -m bench" in done.stdout
+    loaded = set(done.stderr.split("LOADED", 1)[1].split())
+    heavy = {"torch", "numpy", "scipy", "bench.registry", "bench.pipeline", "bench.data",
+             "metrics"}
+    heavy |= {module for name, (module, _) in COMMANDS.items() if name != argv[0]}
+    assert not heavy & loaded, sorted(heavy & loaded)
+    assert not [m for m in loaded if m.startswith("bench.perf")]
+
+
+def test_lazy_help_lines_agree_with_the_command_modules():
+    """The main --help lines (cli.COMMANDS, perf.TARGETS) are the ones the modules give."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {c.dest: c.help for c in sub._choices_actions}
+    assert list(listed) == list(COMMANDS)
+    _commands(parser)  # builds every command: a module's own help= replaces the listed one
+    assert {c.dest: c.help for c in sub._choices_actions} == listed
+
+
+def test_a_command_is_built_only_when_parsed():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sub.choices["report"]._actions[1:] == []  # only -h on the placeholder
+    args = parser.parse_args(["report", "--results", "r", "-q"])
+    assert args.results == "r" and args.quiet and args.func.__module__ == "bench.commands.report"
+    assert sub.choices["run"]._actions[1:] == []  # the others stay placeholders

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from bench.registry import create_method
@@ -25,6 +26,7 @@ def _torchrun(tmp: Path, nproc: int, *extra: str, method: str = "unet2d",
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # two torchrun training processes
 def test_two_gloo_ranks_end_with_identical_trained_weights(tmp_path):
     proc = _torchrun(tmp_path, 2, "--save-every-rank", "--batch", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -46,6 +48,7 @@ def test_two_gloo_ranks_end_with_identical_trained_weights(tmp_path):
     assert (tmp_path / "rank1" / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow  # two torchrun training processes
 def test_cad_trains_under_ddp_through_distillation(tmp_path):
     """CAD calls its student several times per step and adds a teacher: both stay in sync."""
     proc = _torchrun(tmp_path, 2, "--save-every-rank", method="cad", iters=4)

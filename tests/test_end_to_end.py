@@ -85,6 +85,7 @@ def test_unknown_method_lists_valid_names(capsys):
     assert "unknown method 'nope'" in err and "cad" in err and "unet2d" in err
 
 
+@pytest.mark.slow  # the e2e check twice (two smoke benchmarks)
 def test_committed_baseline_passes_and_a_worsened_method_fails(capsys, monkeypatch):
     """What CI guards: the e2e layer against results/baseline.json, then the same check with
     unet2d broken (affinities without information). Small regressions are below this layer's

@@ -5,7 +5,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from bench.report import _pareto_front, build_report, latest_rows
+from bench.report.leaderboard import build_report, latest_rows
+from bench.report.plots import pareto_front
 from bench.results import ResultsStore, write_json
 
 
@@ -58,7 +59,7 @@ def test_latest_row_wins():
 
 def test_pareto_front_keeps_only_undominated_points():
     pts = [(1.0, 0.5), (10.0, 0.9), (5.0, 1.0), (0.5, 0.4)]
-    assert _pareto_front(pts) == [(0.5, 0.4), (1.0, 0.5), (10.0, 0.9)]
+    assert pareto_front(pts) == [(0.5, 0.4), (1.0, 0.5), (10.0, 0.9)]
 
 
 def test_report_of_a_study_shows_mean_std_and_pairwise_verdicts(tmp_path):

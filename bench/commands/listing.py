@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from bench.registry import METHODS, POSTPROCESSORS
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list methods, datasets and post-processors")
@@ -17,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from bench.registry import METHODS, POSTPROCESSORS
+
     if args.what in ("all", "methods"):
         print("methods:")
         for e in METHODS.list():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from bench.commands.lazy import LazySubParsers
+
 TARGETS = {
     "metrics": ("bench.perf.metrics", "metrics vs scikit-image and waterz on a Wafer4-sized pair"),
     "infer": ("bench.perf.infer", "inference voxels/s: CAD student vs superhuman3d vs mala3d"),
@@ -21,16 +23,23 @@ TARGETS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("perf", help="throughput benchmarks (" + ", ".join(TARGETS) + ")")
-    targets = p.add_subparsers(dest="target", metavar="TARGET", required=True)
+    # a target's module (torch, networks, reference libraries) is imported only when it runs
+    targets = p.add_subparsers(dest="target", metavar="TARGET", required=True,
+                               action=LazySubParsers)
     for name, (module, help_text) in TARGETS.items():
-        tp = targets.add_parser(name, help=help_text, description=help_text)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:  # a missing optional piece should not break the whole CLI
-            tp.set_defaults(func=lambda _a, e=exc: _unavailable(e))
-            continue
-        mod.add_arguments(tp)
-        tp.set_defaults(func=mod.run)
+        targets.add_lazy(name, help_text, lambda action, n=name, m=module: _target(action, n, m))
+
+
+def _target(action: LazySubParsers, name: str, module: str) -> None:
+    help_text = TARGETS[name][1]
+    tp = action.add_parser(name, help=help_text, description=help_text)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:  # a missing optional piece should not break the whole CLI
+        tp.set_defaults(func=lambda _a, e=exc: _unavailable(e))
+        return
+    mod.add_arguments(tp)
+    tp.set_defaults(func=mod.run)
 
 
 def _unavailable(exc: Exception) -> int:

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench.export import export_leaderboard, parse_formats
-    from bench.report import build_report
+    from bench.report.exports import export_leaderboard, parse_formats
+    from bench.report.leaderboard import build_report
     from bench.results import ResultsStore
 
     formats = parse_formats(args.format)  # a bad format or a missing pyarrow fails first

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.registry import METHODS
 from bench.threads import available_cores
-from bench.train.recipe import parse_value
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_overrides(items: list[str]) -> dict:
+    from bench.train.recipe import parse_value
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -136,6 +136,8 @@ def config_overrides(files: list[str]) -> dict:
 
 
 def expand_methods(values: list[str] | None) -> list[str]:
+    from bench.registry import METHODS
+
     names = [n.strip() for v in (values or ["cad"]) for n in v.split(",") if n.strip()]
     if "all" in names:
         return METHODS.names()

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--json`` (print the results as one JSON object on stdout, as in every command) and
     ``--out FILE`` (write them to a file)."""
-    # the old `--json FILE` usage gets a clear message from bench.cli (_check_extra)
+    # the old `--json FILE` usage gets a clear message from bench.cli (_extra_message)
     parser.add_argument("--json", action="store_true",
                         help="print the results as one JSON object on stdout (the table then "
                         "goes to stderr)")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import progress
+from bench.segment.apply import segment, sweep
 
 CURVE_KEYS = ("voi_split", "voi_merge", "voi", "arand")
 #: scores the curve also keeps when the scorer returns them (``criterion="nerl"`` needs nerl)
@@ -59,8 +60,6 @@ class SelectionResult:
 
     def apply(self, affs: np.ndarray, **overrides: Any) -> np.ndarray:
         """Segment (test) affinities with the frozen value and the same fixed parameters."""
-        from bench.segment import segment
-
         params = {**self.params, **overrides, self.parameter: self.best_value}
         return segment(affs, self.method, **params)
 
@@ -114,8 +113,6 @@ def select_parameter(
     **params
         Fixed parameters of the post-processor (e.g. ``fragments``, ``offsets``).
     """
-    from bench.segment import sweep
-
     if val_gt.shape != val_affs.shape[1:]:
         raise ValueError(
             f"val_gt shape {val_gt.shape} does not match the affinities' spatial shape "

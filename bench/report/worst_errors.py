@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from bench.names import file_stem
+from bench.report.panels import colorize
+from bench.report.plots import FAMILY_COLORS, place_labels, point_label
 from bench.results import CORRUPT_FILE_ERRORS, ResultsStore, skip_file
 
 #: error rows shown per result: all of worst_errors (neuron_errors.json keeps every neuron)
@@ -28,7 +30,6 @@ def nerl_plot(rows: list[dict[str, Any]], path: Path, dataset: str) -> Path | No
     """Test VOI (x) against test NERL (y), one point per result: the two views of accuracy."""
     import matplotlib.pyplot as plt
 
-    from bench.report import FAMILY_COLORS, _label, _place_labels
 
     pts = [(r["voi"], r["nerl"], r) for r in rows
            if r.get("nerl") is not None and r.get("voi") is not None
@@ -42,7 +43,7 @@ def nerl_plot(rows: list[dict[str, Any]], path: Path, dataset: str) -> Path | No
     ax.margins(x=0.25, y=0.15)
     ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]), top=max(1.05, ax.get_ylim()[1]))
     fig.canvas.draw()
-    _place_labels(ax, [(x, y, _label(r)) for x, y, r in pts])
+    place_labels(ax, [(x, y, point_label(r)) for x, y, r in pts])
     ax.set_xlabel("test VOI (bits, lower is better)")
     ax.set_ylabel("test NERL (higher is better, 1 = perfect)")
     ax.set_title(f"{dataset}: skeleton run length vs VOI")
@@ -59,7 +60,6 @@ def _crop_png(store: ResultsStore, r: dict[str, Any], i: int, label: int, path: 
     import h5py
     import matplotlib.pyplot as plt
 
-    from bench.report import _colorize
 
     f = store.run_dir(r["run_id"]) / "segmentation.h5"
     key = f"errors/{r['postprocess']}/{i}"
@@ -69,9 +69,9 @@ def _crop_png(store: ResultsStore, r: dict[str, Any], i: int, label: int, path: 
         if key not in h:
             return None
         raw, gt, seg = (h[key][k][...] for k in ("raw", "gt", "seg"))
-    gt_rgb = _colorize(gt) * 0.45
+    gt_rgb = colorize(gt) * 0.45
     gt_rgb[gt == label] = (1.0, 0.1, 0.1)
-    seg_rgb = _colorize(seg)
+    seg_rgb = colorize(seg)
     # outline of the neuron on the segmentation, so a merge or a split is visible at a glance
     inside = gt == label
     edge = inside & ~(np.roll(inside, 1, 0) & np.roll(inside, -1, 0) & np.roll(inside, 1, 1)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.plotting import finish_plot
+from bench.report.plots import finish_plot
 from bench.results import ResultsStore
 
 log = logging.getLogger(__name__)

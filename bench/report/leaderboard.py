@@ -27,24 +27,22 @@ import pandas as pd
 
 from bench import stats
 from bench.names import file_stem
-from bench.plotting import finish_plot
-from bench.report_errors import nerl_plot, worst_errors_section
-from bench.report_training import training_curves_plot
+from bench.report.panels import panels_plot
+from bench.report.plots import pareto_plot, per_section_plot, sweeps_plot
+from bench.report.records import missing, records
+from bench.report.training import training_curves_plot
+from bench.report.worst_errors import nerl_plot, worst_errors_section
 from bench.results import (
-    CORRUPT_FILE_ERRORS,
     ResultsStore,
     load_curves,
     load_leaderboard,
     load_overlap_tables,
-    skip_file,
     write_atomic,
 )
 from bench.table import format_cell, format_rows
 
 log = logging.getLogger(__name__)
 
-FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c",
-                 "classical": "#ff7f0e"}
 #: a result is one (dataset, profile, post-processor, split, method); its rows are its seeds
 RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
 #: significance level of the pairwise comparisons (after Holm's correction)
@@ -211,7 +209,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         summary.loc[mask, "rank"] = summary.loc[mask, "method"].map(ranks).to_numpy()
     # the latest run of each result stands for it in the sweep, per-section and panel plots
     latest = selected.sort_values("created").groupby(RESULT_KEY, dropna=False).tail(1)
-    representative = _records(latest)
+    representative = records(latest)
     curves = {kind: load_curves(store.root, kind, leaderboard=latest, skipped=skipped)
               for kind in ("validation_curve", "per_section")}
 
@@ -224,16 +222,16 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         # steer a PNG out of the report folder
         stem = file_stem(dataset, default="dataset")
         plots = [
-            _plot_pareto(_records(dsum), out_dir / f"{stem}_pareto.png", dataset),
-            _plot_sweeps(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
-            _plot_per_section(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
-            _plot_panels(store, drows, out_dir / f"{stem}_panels.png", dataset, skipped),
+            pareto_plot(records(dsum), out_dir / f"{stem}_pareto.png", dataset),
+            sweeps_plot(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
+            per_section_plot(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
+            panels_plot(store, drows, out_dir / f"{stem}_panels.png", dataset, skipped),
             nerl_plot(drows, out_dir / f"{stem}_nerl_vs_voi.png", dataset),
-            training_curves_plot(store, _records(selected[selected["dataset"] == dataset]),
+            training_curves_plot(store, records(selected[selected["dataset"] == dataset]),
                                  out_dir / f"{stem}_training.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
-        table_rows = _records(dsum)
+        table_rows = records(dsum)
         md += [f"## {dataset}", "", format_rows(table_rows, markdown=True,
                                                 columns=SUMMARY_COLUMNS), ""]
         pair_rows = []
@@ -264,257 +262,10 @@ def _verdict_sentences(pair_rows: list[dict[str, Any]]) -> str:
         f"p = {r['p_holm']:.3g}, {r['verdict']}." for r in pair_rows)
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dicts with None for missing values (pandas NA does not format)."""
-    return [{k: (None if _missing(v) else v) for k, v in r.items()}
-            for r in df.to_dict("records")]
-
-
-def _missing(v: Any) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # lists and arrays are values, not missing
-        return False
-
-
 def _interval(lo: Any, hi: Any) -> str:
-    if _missing(lo) or _missing(hi) or math.isnan(lo) or math.isnan(hi):
+    if missing(lo) or missing(hi) or math.isnan(lo) or math.isnan(hi):
         return "-"
     return f"[{lo:.3f}, {hi:.3f}]"
-
-
-def _label(r: dict[str, Any]) -> str:
-    return f"{r['method']} ({r['postprocess']})"
-
-
-def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
-    """Mean VOI against mean inference throughput, error bars the 95% interval."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    pts = [(r["infer_voxels_per_s"], r["voi"], r) for r in rows
-           if r.get("infer_voxels_per_s") and r.get("voi") is not None]
-    if not pts:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ordered = sorted(pts, key=lambda p: (p[0], p[1]))
-    for x, y, r in ordered:
-        lo, hi = r.get("ci_low"), r.get("ci_high")
-        if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
-            ax.errorbar(x, y, yerr=[[max(y - lo, 0.0)], [max(hi - y, 0.0)]], color="0.3",
-                        capsize=3, linewidth=1, zorder=2.5)
-        ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
-                   edgecolor="black", zorder=3)
-    front = _pareto_front([(x, y) for x, y, _ in pts])
-    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
-            linestyle="--", label="Pareto front (means)", zorder=2)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks crowd a short log axis
-    ax.margins(x=0.25, y=0.1)  # room for the labels of the outermost points
-    fig.canvas.draw()  # fix the limits, so labels can be measured in pixels
-    _place_labels(ax, [(x, y, _label(r)) for x, y, r in ordered])
-    ax.set_xlabel("inference throughput (voxels/s, log scale; mean over seeds)")
-    ax.set_ylabel("test VOI (bits, lower is better)")
-    ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
-    for fam, color in FAMILY_COLORS.items():
-        ax.scatter([], [], color=color, edgecolor="black", label=fam)
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _place_labels(ax, points: list[tuple[float, float, str]]) -> None:
-    """Label each point beside it without overlapping earlier labels.
-
-    Tries right, left, then one line higher or lower on either side, and so on, and takes the
-    first place whose text box is clear of every label already placed; falls back to the right.
-    """
-    renderer = ax.figure.canvas.get_renderer()
-    line = 9.0  # points
-
-    def annotate(x, y, text, side, shift):
-        return ax.annotate(text, (x, y), textcoords="offset points", fontsize=8, va="center",
-                           xytext=(7 * side, shift * line), ha="left" if side > 0 else "right",
-                           bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
-                                     alpha=0.8), zorder=4)
-
-    spots = [(side, shift) for shift in (0, 1, -1, 2, -2, 3) for side in (1, -1)]
-    taken = []
-    for x, y, text in sorted(points, key=lambda p: p[1]):
-        for side, shift in spots:
-            ann = annotate(x, y, text, side, shift)
-            box = ann.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in taken):
-                break
-            ann.remove()
-        else:  # nowhere clear: right of the point, overlapping
-            ann = annotate(x, y, text, 1, 0)
-            box = ann.get_window_extent(renderer)
-        taken.append(box)
-
-
-def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not beaten in both throughput (higher) and VOI (lower), by throughput."""
-    front = []
-    for x, y in sorted(points, key=lambda p: (-p[0], p[1])):
-        if not front or y < front[-1][1]:
-            front.append((x, y))
-    return sorted(front)
-
-
-def _plot_sweeps(rows, curves, path: Path, dataset: str) -> Path | None:
-    import matplotlib.pyplot as plt
-
-    curves = _series(rows, curves, "validation_curve")
-    if not curves:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for r, curve in curves:
-        xs = [c["voi_merge"] for c in curve]
-        ys = [c["voi_split"] for c in curve]
-        # colour per method, line style per post-processor: more curves than distinct colours
-        line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(r),
-                        **_series_style(r, rows))
-        chosen = [c for c in curve if np.isclose(c["value"], r["param_value"])]
-        if chosen:
-            ax.scatter(chosen[0]["voi_merge"], chosen[0]["voi_split"], s=90, facecolor="none",
-                       edgecolor=line.get_color(), linewidth=2)
-    return finish_plot(fig, ax, path, "VOI merge (bits)", "VOI split (bits)",
-                       f"{dataset}: validation sweep (circled: chosen parameter)")
-
-
-def _plot_per_section(rows, curves, path: Path, dataset: str) -> Path | None:
-    import matplotlib.pyplot as plt
-
-    series = _series(rows, curves, "per_section")
-    if not series:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for r, s in series:
-        ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=_label(r),
-                **_series_style(r, rows))
-    return finish_plot(fig, ax, path, "test section (index within the test split)",
-                       "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
-
-
-#: a line style per registered post-processor; others get the first free one of _MORE_STYLES
-LINE_STYLES: dict[str, Any] = {"waterz": "-", "lmc": "--", "mws": ":", "gala": "-.",
-                               "lmc-rf": (0, (6, 2, 1, 2, 1, 2))}
-_MORE_STYLES = ((0, (1, 4)), (0, (8, 3)), (0, (3, 1, 3, 4)), (0, (4, 1, 1, 1, 1, 1, 1, 4)))
-
-
-def line_style(postprocess: str, postprocessors) -> Any:
-    """The line style of ``postprocess`` among ``postprocessors``: distinct for every one
-    (those without a fixed style take the free extra styles in name order)."""
-    if postprocess in LINE_STYLES:
-        return LINE_STYLES[postprocess]
-    others = sorted(p for p in set(postprocessors) if p not in LINE_STYLES)
-    return _MORE_STYLES[others.index(postprocess) % len(_MORE_STYLES)]
-
-
-def _series_style(r: dict[str, Any], rows) -> dict[str, Any]:
-    """Plot style of a result: one colour per method, one line style per post-processor."""
-    import matplotlib.pyplot as plt
-
-    methods = sorted({row["method"] for row in rows})
-    palette = plt.get_cmap("tab10").colors
-    return {"color": palette[methods.index(r["method"]) % len(palette)],
-            "linestyle": line_style(r["postprocess"], {row["postprocess"] for row in rows})}
-
-
-def _series(rows, curves: dict[str, pd.DataFrame], kind: str
-            ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(row, its points of ``curves[kind]``, a :func:`bench.results.load_curves` frame) for the
-    rows whose run recorded that series."""
-    frame = curves[kind]
-    out = []
-    for r in rows:
-        if frame.empty:
-            break
-        points = frame[(frame["run_id"] == r["run_id"])
-                       & (frame["postprocess"] == r["postprocess"])]
-        if not points.empty:
-            out.append((r, _records(points)))
-    return out
-
-
-def _plot_panels(store: ResultsStore, rows, path: Path, dataset: str,
-                 skipped: list[tuple[Path, str]] | None = None) -> Path | None:
-    import h5py
-    import matplotlib.pyplot as plt
-
-    # one post-processor (waterz when present) keeps the panel readable: raw | gt | methods
-    pps = sorted({r["postprocess"] for r in rows}, key=lambda p: (p != "waterz", p))
-    rows = sorted((r for r in rows if r["postprocess"] == pps[0]), key=lambda r: r["voi"])
-    segs, raw, gt, zs = [], None, None, None
-    for r in rows:
-        try:
-            f = store.run_dir(r["run_id"]) / "segmentation.h5"
-        except ValueError:  # an unsafe run id from an old row: no run directory to read
-            continue
-        if not f.exists():
-            continue
-        try:
-            with h5py.File(f, "r") as h:
-                if r["postprocess"] not in h or "panels" not in h:
-                    continue
-                panels = _read_panels(h) if raw is None else (raw, gt, zs)
-                if h["panels/z"].shape != panels[2].shape:
-                    continue
-                seg = h[r["postprocess"]][...][panels[2]]
-                if seg.shape != panels[1].shape:
-                    raise ValueError(f"{r['postprocess']}: panel sections of shape {seg.shape}, "
-                                     f"expected {panels[1].shape}")
-        except CORRUPT_FILE_ERRORS as exc:
-            skip_file(skipped, f, f"image panels unreadable ({type(exc).__name__}: {exc})")
-            continue
-        raw, gt, zs = panels
-        segs.append((_label(r), seg))
-    if raw is None:
-        return None
-    cols = 2 + len(segs)
-    n = raw.shape[0]
-    aspect = raw.shape[1] / raw.shape[2]  # height / width of a section
-    fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * aspect * n + 0.6), dpi=100,
-                             squeeze=False)
-    for i in range(n):
-        panels = [("raw", raw[i], "gray"), ("ground truth", _colorize(gt[i]), None)]
-        panels += [(name, _colorize(s[i]), None) for name, s in segs]
-        for j, (title, img, cmap) in enumerate(panels):
-            ax = axes[i, j]
-            ax.imshow(img, cmap=cmap, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(title, fontsize=8)
-    fig.suptitle(f"{dataset}: test sections", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _read_panels(h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """raw, gt and z of ``panels/``: (n, Y, X) images of the same shape, n section indices."""
-    raw, gt, zs = h["panels/raw"][...], h["panels/gt"][...], h["panels/z"][...]
-    if raw.ndim != 3 or raw.shape != gt.shape or zs.shape != (raw.shape[0],):
-        raise ValueError(f"panels: raw {raw.shape}, gt {gt.shape} and z {zs.shape} do not "
-                         "match (expected (n, Y, X) twice and (n,))")
-    if zs.dtype.kind not in "iu" or gt.dtype.kind not in "iu" or raw.dtype.kind not in "iuf":
-        raise ValueError(f"panels: unexpected dtypes raw {raw.dtype}, gt {gt.dtype}, z {zs.dtype}")
-    return raw, gt, zs
-
-
-def _colorize(labels: np.ndarray) -> np.ndarray:
-    """Random but stable colours per id; 0 (boundary/background) is black."""
-    ids, inverse = np.unique(labels, return_inverse=True)
-    rng = np.random.default_rng(12345)
-    colors = rng.uniform(0.25, 1.0, size=(len(ids), 3))
-    colors[ids == 0] = 0.0
-    return colors[inverse.reshape(labels.shape)]
 
 
 def _html_table(rows, columns) -> str:
