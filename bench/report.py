@@ -28,6 +28,7 @@ import pandas as pd
 from bench import stats
 from bench.names import file_stem
 from bench.plotting import finish_plot
+from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
 from bench.report_errors import nerl_plot, worst_errors_section
 from bench.report_training import training_curves_plot
 from bench.results import (
@@ -43,8 +44,6 @@ from bench.table import format_cell, format_rows
 
 log = logging.getLogger(__name__)
 
-FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c",
-                 "classical": "#ff7f0e"}
 #: a result is one (dataset, profile, post-processor, split, method); its rows are its seeds
 RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
 #: significance level of the pairwise comparisons (after Holm's correction)
@@ -303,7 +302,7 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
         if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
             ax.errorbar(x, y, yerr=[[max(y - lo, 0.0)], [max(hi - y, 0.0)]], color="0.3",
                         capsize=3, linewidth=1, zorder=2.5)
-        ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
+        ax.scatter(x, y, s=60, color=family_colors().get(r["family"], DEFAULT_FAMILY_COLOR),
                    edgecolor="black", zorder=3)
     front = _pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
@@ -316,7 +315,7 @@ def _plot_pareto(rows, path: Path, dataset: str) -> Path | None:
     ax.set_xlabel("inference throughput (voxels/s, log scale; mean over seeds)")
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
-    for fam, color in FAMILY_COLORS.items():
+    for fam, color in family_colors().items():
         ax.scatter([], [], color=color, edgecolor="black", label=fam)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)

@@ -37,6 +37,7 @@ __all__ = [
     "faithful_cross_shift",
     "fgi_loss",
     "fgi_terms",
+    "cad_teacher_offsets",
     "teacher_distill_targets",
 ]
 
@@ -211,3 +212,9 @@ def teacher_distill_targets(aff3d: torch.Tensor) -> torch.Tensor:
     if min(aff3d.shape[2:]) < 2:
         raise ValueError(f"aff3d: every spatial size must be >= 2, got {tuple(aff3d.shape[2:])}")
     return torch.relu(fill_nearest_borders(aff3d[:, :3].clone(), NEAREST_OFFSETS))
+
+
+def cad_teacher_offsets() -> list[list[int]]:
+    """The 12 offsets of the teacher's affinity channels (:data:`bench.affinity
+    .LONG_RANGE_OFFSETS`, the official ``shift`` neighbourhood) as lists, in channel order."""
+    return [list(off) for off in LONG_RANGE_OFFSETS]
