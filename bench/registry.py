@@ -99,6 +99,11 @@ class Registry:
             raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
         self._entries[entry.name] = entry
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a method registered for one session, e.g. in a test or notebook)."""
+        self.get(name)  # a KeyError listing the valid names for an unknown one
+        del self._entries[name]
+
     def _load(self) -> None:
         if self._loaded:
             return
