@@ -40,10 +40,7 @@ from bench.segment.convert import NEAREST_OFFSETS, long_range_offsets
 from bench.segment.validate import validate_affinities, validate_offsets
 
 
-@register_postprocessor(
-    "mws", description="elf mutex watershed on long-range affinities (needs > 3 channels); "
-    "sweep: bias"
-)
+@register_postprocessor
 class Mws(PostProcessor):
     """Mutex watershed; fixed parameters ``offsets`` (default: the CAD teacher's 12 offsets),
     ``strides`` (sub-sampling of the long-range repulsive edges, default CAD's ``(1, 10, 10)``),
@@ -51,6 +48,10 @@ class Mws(PostProcessor):
     seed) and ``nearest_repulsion`` (see the module docstring); swept parameter ``bias``."""
 
     name = "mws"
+    #: shown by ``python -m bench list``
+    description = (
+        "elf mutex watershed on long-range affinities (needs > 3 channels); sweep: bias"
+    )
     parameter = "bias"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
