@@ -4,6 +4,7 @@
 states its metadata once as class attributes and brings one YAML recipe (written here into a
 temporary folder). Registered for this module only, it runs through the unchanged harness: a
 smoke run end to end, the blockwise path (``run --blockwise``), ``perf infer`` and ``list``.
+A toy post-processor is likewise one class, registered from its own attributes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from scipy import ndimage
 from torch import nn
 
 from bench.cli import main
 from bench.network_method import Embedding3DMethod
-from bench.registry import METHODS, family_colors
+from bench.registry import METHODS, POSTPROCESSORS, family_colors
 from bench.results import ResultsStore
+from bench.segment.base import PostProcessor, renumber
 
 TOY_RECIPE = """\
 defaults:
@@ -176,3 +179,37 @@ def test_toy3d_is_timed_by_perf_infer(toy3d, tmp_path, capsys):
     assert row["method"] == "toy3d" and row["n_parameters"] == N_PARAMETERS
     assert row["scheme"].startswith("window (4, 32, 32), stride (3, 24, 24)")
     assert row["voxels_per_s"] > 0
+
+
+class ToyComponents(PostProcessor):
+    """Connected components of the voxels whose three affinities all exceed the threshold."""
+
+    name = "toycc"
+    description = "toy: connected components above an affinity threshold; sweep: threshold"
+    parameter = "threshold"
+    default_values = (0.3, 0.5, 0.7)
+
+    def sweep(self, affs, values=None):
+        out = []
+        for value in self._values(values):
+            labels, _ = ndimage.label(np.asarray(affs[:3]).min(axis=0) > value)
+            out.append((value, renumber(labels)))
+        return out
+
+
+def test_a_post_processor_is_one_class(toy_run, tmp_path):
+    """Registered from its class alone, the toy post-processor is swept on validation and
+    scores the test split (the toy method's weights, no training)."""
+    POSTPROCESSORS.register(ToyComponents)
+    try:
+        (whole,) = ResultsStore(toy_run).rows(method="toy3d")
+        model = ResultsStore(toy_run).run_dir(whole["run_id"]) / "model.pt"
+        assert main(["run", "--method", "toy3d", "--profile", "smoke", "--device", "cpu",
+                     "--checkpoint", str(model), "--postprocess", "toycc",
+                     "--results", str(tmp_path)]) == 0
+    finally:
+        POSTPROCESSORS.unregister("toycc")
+    (row,) = ResultsStore(tmp_path).rows(method="toy3d")
+    # the harness's sweep starts from default_values and refines around the best value
+    assert row["postprocess"] == "toycc" and 0.0 < row["param_value"] < 1.0
+    assert np.isclose(row["voi"], row["voi_split"] + row["voi_merge"])
