@@ -87,8 +87,8 @@ def predictor_for_method(method: Any, context: Any = None) -> BlockPredictor:
     Default context: the method's own ``block_context()`` (its reach: for the section-pair
     methods one section before in z plus ``infer_overlap`` pixels in y/x, for the 3D methods
     half the inference window on every side, for ``rf`` its filter halo; see
-    :mod:`bench.network_method`). ``context`` overrides it (anything
-    :func:`bench.blockwise.blocks.as_context` accepts).
+    :mod:`bench.network_method`); for a method without one, its family's (:func:`_family_context`).
+    ``context`` overrides it (anything :func:`bench.blockwise.blocks.as_context` accepts).
     """
     if isinstance(method, BlockPredictor):
         return method if context is None else BlockPredictor(
@@ -100,11 +100,27 @@ def predictor_for_method(method: Any, context: Any = None) -> BlockPredictor:
     if context is None and callable(getattr(method, "block_context", None)):
         context = method.block_context()
     if context is None:
+        context = _family_context(method)
+    if context is None:
         raise ValueError(
             f"method {getattr(method, 'name', '?')!r} defines no block_context(); pass "
             "context= explicitly (voxels of raw each block needs around its write region)"
         )
     return BlockPredictor(method.predict, context, 3, str(getattr(method, "name", "method")))
+
+
+def _family_context(method: Any) -> Any:
+    """The context of a method on no public base (an outside ``Method`` subclass) from its
+    family, as before methods declared it: section pairs ("2d", "distilled"): one section
+    before plus ``infer_overlap`` in y/x; "3d": half its recipe's ``infer_window``."""
+    family = getattr(method, "family", "")
+    config = getattr(method, "config", {}) or {}
+    if family in ("2d", "distilled"):
+        h = int(config.get("infer_overlap", 0) or 0)
+        return ((1, 0), (h, h), (h, h))
+    if family == "3d" and config.get("infer_window"):
+        return tuple(int(w) // 2 for w in config["infer_window"])
+    return None
 
 
 class PredictTask:
