@@ -109,17 +109,34 @@ def boundary_targets(labels: np.ndarray, ndim: int) -> np.ndarray:
     return out
 
 
+@register_method
 class RandomForestMethod(Method):
-    """Ilastik-style pixel classification: filter bank + random forest -> boundary -> affinities."""
+    """Ilastik-style random-forest pixel classifier (filter bank + scikit-learn forest).
+
+    Pixel classification: filter bank + random forest -> boundary -> affinities.
+    """
 
     name = "rf"
     family = "classical"
+    family_color = "#ff7f0e"
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
         self.forest = None
         self.geometry: FilterGeometry | None = None
         self._overrides: dict[str, Any] = {}
+
+    @classmethod
+    def create(cls, **overrides: Any) -> RandomForestMethod:
+        """The registry factory: ``profile`` selects the recipe, the rest override its keys."""
+        overrides = dict(overrides)
+        profile = overrides.pop("profile", "quick")
+        overrides.pop("device", None)  # CPU only: scikit-learn
+        if overrides.pop("checkpoint", None) is not None:
+            raise ValueError("checkpoint: rf has no external checkpoint format; use .load(path)")
+        method = cls(load_rf_recipe(profile, overrides))
+        method._overrides = overrides
+        return method
 
     # -- training ----------------------------------------------------------------------------
     def _sample(self, boundary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -311,16 +328,3 @@ def _fit_with_progress(forest: Any, x: np.ndarray, y: np.ndarray, steps: int = 1
                 break
             forest.set_params(n_estimators=min(n_trees, forest.n_estimators + per_round))
     forest.set_params(warm_start=False)
-
-
-@register_method("rf", family="classical")
-def rf(**overrides: Any) -> RandomForestMethod:
-    """Ilastik-style random-forest pixel classifier (filter bank + scikit-learn forest)."""
-    overrides = dict(overrides)
-    profile = overrides.pop("profile", "quick")
-    overrides.pop("device", None)  # CPU only: scikit-learn
-    if overrides.pop("checkpoint", None) is not None:
-        raise ValueError("checkpoint: rf has no external checkpoint format; use .load(path)")
-    method = RandomForestMethod(load_rf_recipe(profile, overrides))
-    method._overrides = overrides
-    return method

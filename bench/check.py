@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from bench.registry import check_overrides
 from bench.results import ResultsStore, write_json
 
 SCORES = ("voi", "arand")
@@ -42,12 +43,9 @@ DEFAULT_METHODS = ("unet2d",)
 BENCHMARK = {"dataset": "synthetic", "profile": "smoke", "postprocess": ["waterz"], "seed": 0,
              "device": "cpu"}
 #: recipe overrides on top of the smoke profile, so that each method learns enough in about a
-#: minute of CPU for a regression to show (4 smoke iterations leave every method at "all merged")
-CHECK_OVERRIDES: dict[str, dict[str, Any]] = {
-    "cad": {"iters": 200, "mode": "fixed"},
-    "cad-nofgi": {"iters": 200, "mode": "fixed"},
-    "cad-nodistill": {"iters": 200, "mode": "fixed"},
-}
+#: minute of CPU for a regression to show (4 smoke iterations leave every method at "all
+#: merged"): each method's own, from its recipe's ``check`` mapping
+#: (:func:`bench.registry.check_overrides`), else DEFAULT_OVERRIDES
 #: 400 unet2d iterations (about a minute on 2 cores): VOI std over five seeds 0.30, against
 #: 0.85 over three seeds at 100 iterations
 DEFAULT_OVERRIDES: dict[str, Any] = {"iters": 400}
@@ -84,7 +82,7 @@ def run_benchmark(methods: list[str], results_dir: Path, seeds: list[int] | None
     seeds = list(seeds or [BENCHMARK["seed"]])
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     for method in methods:
-        overrides = CHECK_OVERRIDES.get(method, DEFAULT_OVERRIDES)
+        overrides = check_overrides().get(method, DEFAULT_OVERRIDES)
         for seed in seeds:
             spec = RunSpec(method=method, overrides=dict(overrides),
                            **{**BENCHMARK, "seed": seed, "data_seed": BENCHMARK["seed"]})
@@ -238,7 +236,7 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
         raise FileNotFoundError(
             f"baseline {baseline_path} not found; create it with `python -m bench check --update`"
         )
-    header = {"benchmark": BENCHMARK, "overrides": CHECK_OVERRIDES,
+    header = {"benchmark": BENCHMARK, "overrides": check_overrides(),
               "default_overrides": DEFAULT_OVERRIDES}
     if update:
         seeds = list(seeds or DEFAULT_UPDATE_SEEDS)

@@ -289,7 +289,7 @@ def predict_sliding_window(
     raw: Any,
     *,
     out_channels: int,
-    window: Sequence[int] = (18, 160, 160),
+    window: Sequence[int],
     stride: Sequence[int] | None = None,
     output_window: Sequence[int] | None = None,
     pad: int | Sequence[int] | None = None,
@@ -314,7 +314,8 @@ def predict_sliding_window(
     out_channels
         Channels of ``y``.
     window
-        Input window (z, y, x). Default 18x160x160, the official 3D inference window.
+        Input window (z, y, x): a method's recipe ``infer_window`` (the official 3D inference
+        window, 18x160x160, is ``superhuman3d``'s paper recipe).
     stride
         Step between output windows; default half the output window (rounded up), i.e. 50 %
         overlap. The official protocol uses (15, 80, 80) or (10, 80, 80).

@@ -13,7 +13,10 @@ member                  required  default
 ``fit``                 yes       --
 ``predict``             yes       --
 ``n_parameters``        yes       --
+``name``                yes*      ``""``: the registry name (*when the class is registered)
 ``family``              no        ``""`` (the registry's family is used for the row)
+``family_color``        no        ``""``: the report's colour for the family (grey)
+``block_context``       no        blockwise needs ``context=`` (voxels of raw around a block)
 ``save`` / ``load``     no        the method object's attributes, as JSON + arrays (no pickle)
 ``load_checkpoint``     no        :meth:`load` (``--checkpoint FILE``: no training)
 ``predict_long_range``  no        none: mutex watershed is skipped for the method
@@ -80,6 +83,8 @@ class Method(ABC):
     name: str = ""
     #: "2d", "3d", "distilled", ...; empty: the registry entry's family is used
     family: str = ""
+    #: the report's colour (matplotlib) of this method's family; empty: grey
+    family_color: ClassVar[str] = ""
     #: True when :meth:`predict_long_range` is implemented (mutex watershed can then run)
     long_range: ClassVar[bool] = False
 
@@ -134,6 +139,13 @@ class Method(ABC):
         vars(self).update(load_attributes(Path(path), self.name, type(self).__name__,
                                           vars(self)))
         return self
+
+    @classmethod
+    def overrides_from_config_files(cls, files: list[str]) -> dict[str, Any] | None:
+        """Recipe overrides from ``python -m bench run --config FILE ...`` in a format this
+        method reads itself (e.g. CAD's official YAML configs); None (default) when the files
+        are not in such a format (the harness then reads them as plain YAML mappings)."""
+        return None
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Take the weights in ``path`` instead of training (``python -m bench run

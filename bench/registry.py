@@ -1,12 +1,20 @@
 """Name -> factory registries (timm style) for methods and post-processors.
 
-A method registers itself where it is defined::
+A method registers itself where it is defined, from its class: its metadata (``name``,
+``family``, ``family_color``, the first line of its docstring as description) is written once, as
+class attributes, and the class's ``create`` classmethod (or the class itself) is the factory::
 
-    @register_method("cad", family="distilled")
-    def cad(**overrides) -> Method: ...
+    @register_method
+    class Superhuman3DMethod(Embedding3DMethod):
+        name = "superhuman3d"
+        family = "3d"
 
-and is built by name with :func:`create_method`. Third-party packages register through the
-``emseg_bench.methods`` entry point group (``name = "pkg.module:factory"``).
+A plain factory function can still be registered by name
+(``@register_method("toy", family="2d")``). Methods are built by name with
+:func:`create_method`. Third-party packages register through the ``emseg_bench.methods`` entry
+point group (``name = "pkg.module:factory"``, a factory function or a registrable class).
+Post-processors register the same way (``@register_postprocessor`` on a class with ``name`` and
+``description``), built in or through the ``emseg_bench.postprocessors`` entry point group.
 """
 
 from __future__ import annotations
@@ -30,6 +38,13 @@ class Entry:
     family: str = ""
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: the registered class (None for a factory function): where the harness reads the
+    #: method's other metadata (family colour, inference settings, hooks)
+    cls: type | None = None
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0]
 
 
 class Registry:
@@ -40,15 +55,54 @@ class Registry:
         self._entry_point_group = entry_point_group
         self._loaded = False
 
-    def register(self, name: str, *, family: str = "", description: str = "", **defaults: Any):
-        def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._entries and self._entries[name].factory is not factory:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            doc = description or (factory.__doc__ or "").strip().split("\n")[0]
-            self._entries[name] = Entry(name, factory, family, doc, dict(defaults))
-            return factory
+    def register(self, name: str | type | None = None, *, family: str = "",
+                 description: str = "", **defaults: Any):
+        """Register a factory under ``name``, or a class from its own attributes.
+
+        ``@register(cls)`` / ``@register()`` on a class reads ``cls.name``, ``cls.family`` and
+        ``cls.description`` (default: the first line of the class docstring); the factory is
+        ``cls.create`` when the class has one, else the class. ``@register("name", family=...)``
+        on a function registers that function (the older form, kept for outside packages).
+        """
+        if isinstance(name, type):
+            return self._register_class(name, family, description, defaults)
+
+        def decorator(obj: Any) -> Any:
+            if name is None:
+                if not isinstance(obj, type):
+                    raise TypeError(f"{self.kind}: register a function by name, "
+                                    f"@register({obj.__name__!r}, ...)")
+                return self._register_class(obj, family, description, defaults)
+            doc = description or _first_line(obj.__doc__)
+            self._add(Entry(name, obj, family, doc, dict(defaults)))
+            return obj
 
         return decorator
+
+    def _register_class(self, cls: type, family: str, description: str,
+                        defaults: dict[str, Any]) -> type:
+        name = vars(cls).get("name") or getattr(cls, "name", "")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls.__qualname__}: set the class attribute name (the {self.kind}'s "
+                            "registry name) before registering it")
+        family = family or str(getattr(cls, "family", "") or "")
+        doc = description or str(vars(cls).get("description") or "") or _first_line(cls.__doc__)
+        factory = getattr(cls, "create", cls)
+        self._add(Entry(name, factory, family, doc, dict(defaults), cls))
+        return cls
+
+    def _add(self, entry: Entry) -> None:
+        old = self._entries.get(entry.name)
+        same = old is not None and (old.factory is entry.factory
+                                    or (old.cls is not None and old.cls is entry.cls))
+        if old is not None and not same:
+            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
+        self._entries[entry.name] = entry
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a method registered for one session, e.g. in a test or notebook)."""
+        self.get(name)  # a KeyError listing the valid names for an unknown one
+        del self._entries[name]
 
     def _load(self) -> None:
         if self._loaded:
@@ -59,7 +113,11 @@ class Registry:
         if self._entry_point_group:
             for ep in metadata.entry_points(group=self._entry_point_group):
                 if ep.name not in self._entries:
-                    self.register(ep.name, family="external")(ep.load())
+                    obj = ep.load()
+                    if isinstance(obj, type) and getattr(obj, "name", "") == ep.name:
+                        self._register_class(obj, "", "", {})  # the class's own metadata
+                    else:
+                        self.register(ep.name, family="external")(obj)
 
     def get(self, name: str) -> Entry:
         self._load()
@@ -82,10 +140,58 @@ class Registry:
 
 
 METHODS = Registry("method", _BUILTIN_METHOD_MODULES, "emseg_bench.methods")
-POSTPROCESSORS = Registry("post-processor", _BUILTIN_POSTPROCESS_MODULES, None)
+POSTPROCESSORS = Registry("post-processor", _BUILTIN_POSTPROCESS_MODULES,
+                          "emseg_bench.postprocessors")
 
 register_method = METHODS.register
 create_method = METHODS.create
 list_methods = METHODS.list
 
 register_postprocessor = POSTPROCESSORS.register
+
+
+def method_class(name: str) -> type | None:
+    """The class registered as method ``name`` (None for a method registered as a function)."""
+    return METHODS.get(name).cls
+
+
+#: the report's colour of a family whose methods declare none
+DEFAULT_FAMILY_COLOR = "#7f7f7f"
+
+
+def family_colors() -> dict[str, str]:
+    """``{family: colour}`` for the report, from the registered classes' ``family_color``
+    attributes (in registration order; a family's first declared colour wins)."""
+    colors: dict[str, str] = {}
+    METHODS._load()
+    for entry in list(METHODS._entries.values()):
+        color = getattr(entry.cls, "family_color", "") if entry.cls is not None else ""
+        if entry.family and color and entry.family not in colors:
+            colors[entry.family] = str(color)
+    return colors
+
+
+def config_file_overrides(files: list[str]) -> dict[str, Any] | None:
+    """Recipe overrides from ``--config`` files written in a format some registered method reads
+    itself (its ``overrides_from_config_files`` hook, e.g. CAD's official YAML pair); None when
+    no method claims the files (the harness then reads them as plain YAML mappings)."""
+    for entry in METHODS.list():
+        hook = getattr(entry.cls, "overrides_from_config_files", None)
+        if callable(hook):
+            found = hook([str(f) for f in files])
+            if found is not None:
+                return dict(found)
+    return None
+
+
+def check_overrides() -> dict[str, dict[str, Any]]:
+    """``{method: recipe overrides}`` for ``python -m bench check``, from each registered
+    class's ``check_overrides`` hook (its recipe's ``check`` mapping); methods without any are
+    left out (the check then uses its default overrides)."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in METHODS.list():
+        hook = getattr(entry.cls, "check_overrides", None)
+        found = hook(entry.name) if callable(hook) else None
+        if found:
+            out[entry.name] = dict(found)
+    return out

@@ -19,8 +19,8 @@ def raw(full):
 def test_student_vs_teacher_inference(benchmark, raw):
     torch.manual_seed(0)
     device = torch.device("cpu")
-    student, _, _ = perf_infer._student_runner(device, False)
-    teacher, _, _ = perf_infer._superhuman_runner(device, False)
+    student = perf_infer.method_runner("cad", device, False, raw.shape).fn
+    teacher = perf_infer.method_runner("superhuman3d", device, False, raw.shape).fn
     with torch.inference_mode():
         teacher(raw)  # warm-up: first calls pay for allocations
         ref_seconds, affs = best_seconds(lambda: teacher(raw), repeat=1)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.affinity import LONG_RANGE_OFFSETS
+from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS, fill_nearest_borders
 from bench.train.losses import weighted_mse
 
 __all__ = [
@@ -37,6 +37,8 @@ __all__ = [
     "faithful_cross_shift",
     "fgi_loss",
     "fgi_terms",
+    "cad_teacher_offsets",
+    "teacher_distill_targets",
 ]
 
 MODES = ("faithful", "fixed")
@@ -183,3 +185,36 @@ def fgi_loss(
             aff, target[:, t.channel, t.target_index], weight[:, t.channel, t.target_index], 2
         )
     return total
+
+
+def teacher_distill_targets(aff3d: torch.Tensor) -> torch.Tensor:
+    """The teacher's nearest-neighbour affinities used as distillation targets (P3).
+
+    Takes channels 0-2 (z, y, x at distance 1) of :func:`embedding_affinities_3d`'s output,
+    fills the zero border of each (:func:`bench.affinity.fill_nearest_borders`: index 0 along
+    its own axis gets index 1), then applies ReLU.
+
+    Parameters
+    ----------
+    aff3d
+        ``(B, C >= 3, Z, Y, X)`` teacher affinities in TEACHER_OFFSETS channel order.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, 3, Z, Y, X)`` in [0, 1]; a new tensor (the input is not modified).
+    """
+    if not isinstance(aff3d, torch.Tensor) or aff3d.ndim != 5:
+        got = tuple(aff3d.shape) if isinstance(aff3d, torch.Tensor) else type(aff3d).__name__
+        raise ValueError(f"aff3d: expected a tensor with 5 dims (B, C, ...), got {got}")
+    if aff3d.shape[1] < 3:
+        raise ValueError(f"aff3d: expected at least 3 channels (z, y, x), got {aff3d.shape[1]}")
+    if min(aff3d.shape[2:]) < 2:
+        raise ValueError(f"aff3d: every spatial size must be >= 2, got {tuple(aff3d.shape[2:])}")
+    return torch.relu(fill_nearest_borders(aff3d[:, :3].clone(), NEAREST_OFFSETS))
+
+
+def cad_teacher_offsets() -> list[list[int]]:
+    """The 12 offsets of the teacher's affinity channels (:data:`bench.affinity
+    .LONG_RANGE_OFFSETS`, the official ``shift`` neighbourhood) as lists, in channel order."""
+    return [list(off) for off in LONG_RANGE_OFFSETS]

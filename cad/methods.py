@@ -2,7 +2,9 @@
 
 The student is the 2D Y-net (:class:`bench.nets.ynet.YNetStudent`), the teacher the residual
 3D U-Net (:class:`bench.nets.unet3d.SuperhumanUNet3D`); both are trained jointly by
-:func:`cad.train.cad_step_fn` (docs/cad.md). Only the student predicts.
+:func:`cad.train.cad_step_fn` (docs/cad.md). Only the student predicts (section pairs,
+:class:`bench.network_method.SectionPairMethod`). The ablations are subclasses that only change
+the registry name, which selects the recipe file's ``variants`` entry.
 """
 
 from __future__ import annotations
@@ -10,42 +12,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from bench.data.fetch import resolve_checkpoint
-from bench.method import check_raw
 from bench.nets.unet3d import SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
+from bench.network_method import SectionPairMethod
 from bench.registry import register_method
-from bench.train.method import RecipeMethod, SectionPairPredictor
 from cad.checkpoint import load_official_student
 from cad.train import CAD_COLUMNS, cad_step_fn
 
-__all__ = ["CAD_RECIPE", "CADMethod"]
+__all__ = ["CAD_RECIPE", "CADMethod", "CADNoDistillMethod", "CADNoFGIMethod"]
 
 #: the recipe of ``cad`` and its ablations (``variants`` in the file)
 CAD_RECIPE = Path(__file__).parent / "configs" / "cad.yaml"
 
 
-class CADMethod(SectionPairPredictor, RecipeMethod):
-    """CAD: 2D student distilled from a jointly trained 3D teacher (CVPR 2024)."""
+@register_method
+class CADMethod(SectionPairMethod):
+    """CAD: 2D Y-net student + 3D superhuman teacher, jointly trained (slice, 3D, cross, FGI)."""
 
     name = "cad"
     family = "distilled"
+    family_color = "#2ca02c"
     recipe_file = CAD_RECIPE
-    inference_module = "student"
     columns = CAD_COLUMNS
 
-    def __init__(
-        self,
-        profile: str = "quick",
-        overrides: dict[str, Any] | None = None,
-        checkpoint: str | Path | None = None,
-        name: str = "cad",
-    ):
-        self.name = name
-        super().__init__(profile, overrides, checkpoint=checkpoint)
+    @classmethod
+    def overrides_from_config_files(cls, files: list[str]) -> dict[str, Any] | None:
+        """The official CAD pair (2D student config, optionally followed by the 3D teacher
+        config) mapped onto this recipe (:mod:`cad.official_config`); None for other files."""
+        from cad.official_config import overrides_from_files
+
+        return overrides_from_files(files)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """A ``model.pt`` of this harness (student and teacher), or an official CAD checkpoint
@@ -77,31 +76,16 @@ class CADMethod(SectionPairPredictor, RecipeMethod):
             self._nets["student"], self._nets["teacher"], optimizer, sampler, self.config, device
         )
 
-    def predict(self, raw: np.ndarray) -> np.ndarray:
-        check_raw(raw)
-        return self.predict_pairs(self._nets["student"], raw)
 
-
-def _create(name: str, overrides: dict[str, Any]) -> CADMethod:
-    overrides = dict(overrides)
-    profile = overrides.pop("profile", "quick")
-    checkpoint = overrides.pop("checkpoint", None)
-    return CADMethod(profile, overrides, checkpoint=checkpoint, name=name)
-
-
-@register_method("cad", family="distilled")
-def cad(**overrides: Any) -> CADMethod:
-    """CAD: 2D Y-net student + 3D superhuman teacher, jointly trained (slice, 3D, cross, FGI)."""
-    return _create("cad", overrides)
-
-
-@register_method("cad-nofgi", family="distilled")
-def cad_nofgi(**overrides: Any) -> CADMethod:
+@register_method
+class CADNoFGIMethod(CADMethod):
     """CAD ablation without the feature-grafting interaction (FGI) loss."""
-    return _create("cad-nofgi", overrides)
+
+    name = "cad-nofgi"
 
 
-@register_method("cad-nodistill", family="distilled")
-def cad_nodistill(**overrides: Any) -> CADMethod:
+@register_method
+class CADNoDistillMethod(CADMethod):
     """CAD ablation without distillation (no cross-dimension, no FGI loss)."""
-    return _create("cad-nodistill", overrides)
+
+    name = "cad-nodistill"

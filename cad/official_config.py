@@ -11,6 +11,7 @@ schedule) are reported as ignored.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import yaml
 from bench.train.recipe import load_recipe
 from cad.methods import CAD_RECIPE
 
-__all__ = ["looks_official", "official_overrides", "recipe_from_official"]
+__all__ = ["looks_official", "official_overrides", "overrides_from_files", "recipe_from_official"]
 
 # (section, key) -> required value: parts of the method this harness implements only one way
 _REQUIRED_2D = {
@@ -188,6 +189,23 @@ def official_overrides(
         if present and isinstance(patch3, list) and len(patch3) == 3:
             overrides["patch_3d"] = [int(v) for v in patch3]
     return overrides, info
+
+
+def overrides_from_files(files: list[str]) -> dict[str, Any] | None:
+    """``python -m bench run --config FILE ...`` (:meth:`cad.methods.CADMethod
+    .overrides_from_config_files`): the recipe overrides of the official 2D config, optionally
+    followed by the official 3D config; None when no file is an official config. Ignored keys
+    are logged, each with the reason it has no effect."""
+    official = [f for f in files if looks_official(f)]
+    if not official:
+        return None
+    if len(official) != len(files) or len(official) > 2:
+        raise ValueError("--config: give the official 2D config, optionally followed by the "
+                         f"official 3D config, and nothing else; got {files}")
+    overrides, info = official_overrides(*official)
+    for key, why in info["ignored"].items():
+        logging.getLogger(__name__).info("official config %s ignored: %s", key, why)
+    return overrides
 
 
 def recipe_from_official(

@@ -40,7 +40,6 @@ from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
     l2_normalize,
-    teacher_distill_targets,
     trunc_affinities,
 )
 from bench.train.augment import AugmentConfig
@@ -48,7 +47,7 @@ from bench.train.loop import autocast
 from bench.train.losses import loss_3d, trunc_slice_loss
 from bench.train.sampler import PatchSampler
 from bench.train.steps import student_pair
-from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms
+from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms, teacher_distill_targets
 
 __all__ = ["CAD_COLUMNS", "cad_step_fn", "student_pairs"]
 

@@ -256,7 +256,7 @@ def test_mala3d_predicts_from_the_stitched_embedding(monkeypatch):
     net = nn.Conv3d(1, 16, 3)  # a small valid-convolution stand-in: output = window - 2
     net.emb_ch = 16
     method._nets["net"] = net
-    monkeypatch.setattr(method, "_output_shape", lambda shape: tuple(s - 2 for s in shape))
+    monkeypatch.setattr(method, "output_shape", lambda shape: tuple(s - 2 for s in shape))
     raw = np.random.default_rng(5).integers(0, 256, (9, 30, 41), dtype=np.uint8)
     affs = method.predict(raw)
     with torch.no_grad():

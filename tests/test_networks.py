@@ -8,11 +8,11 @@ import torch
 from bench.affinity.embedding import (
     TEACHER_OFFSETS,
     embedding_affinities_3d,
-    teacher_distill_targets,
     trunc_affinities,
 )
 from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
+from cad.losses import teacher_distill_targets
 
 
 def n_params(net: torch.nn.Module) -> int:

@@ -15,7 +15,7 @@ from bench.registry import POSTPROCESSORS
 from bench.segment import (
     affinities_from_boundary,
     affinities_from_labels,
-    cad_teacher_offsets,
+    long_range_offsets,
     parameter_name,
     scoring_function_status,
     segment,
@@ -61,7 +61,7 @@ def affs(gt) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def affs12(gt) -> np.ndarray:
-    return affinities_from_labels(gt, cad_teacher_offsets())
+    return affinities_from_labels(gt, long_range_offsets())
 
 
 # --- conversions ---
@@ -141,7 +141,7 @@ def representable(labels: np.ndarray) -> np.ndarray:
 def test_perfect_affinities_give_voi_zero_with_every_postprocessor(seed):
     gt = representable(columns(seed=seed))
     nearest = affinities_from_labels(gt)
-    long_range = affinities_from_labels(gt, cad_teacher_offsets())
+    long_range = affinities_from_labels(gt, long_range_offsets())
     lmc_cad = segment(nearest, "lmc")
     results = {
         "waterz": (gt, segment(nearest, "waterz")),
@@ -175,7 +175,7 @@ def test_without_refinement_the_cad_recipes_miss_a_few_voxels():
     waterz = metrics.evaluate(gt, segment(affs, "waterz", refine_fragments=False))
     lmc = metrics.evaluate(gt, segment(affs, "lmc", refine_fragments=False))
     mws = metrics.evaluate(gt, segment(affinities_from_labels(representable(columns(seed=7)),
-                                                              cad_teacher_offsets()), "mws",
+                                                              long_range_offsets()), "mws",
                                        nearest_repulsion=0.0))
     assert 0 < waterz["voi"] < 0.1 and 0 < lmc["voi"] < 0.1
     assert mws["voi_merge"] > 0.01  # two touching objects with no sub-sampled repulsion: merged
@@ -313,9 +313,9 @@ def test_mws_needs_long_range_affinities(affs, affs12):
     with pytest.raises(ValueError, match="offsets"):
         segment(affs12[:6], "mws")
     with pytest.raises(ValueError, match="got 5 offsets for 12"):
-        segment(affs12, "mws", offsets=cad_teacher_offsets()[:5])
+        segment(affs12, "mws", offsets=long_range_offsets()[:5])
     with pytest.raises(ValueError, match="nearest neighbours"):
-        segment(affs12, "mws", offsets=cad_teacher_offsets()[::-1])
+        segment(affs12, "mws", offsets=long_range_offsets()[::-1])
     with pytest.raises(ValueError, match=r"nearest_repulsion must be in \[0, 1\], got 2"):
         segment(affs12, "mws", nearest_repulsion=2)
 
@@ -329,7 +329,7 @@ def test_mws_without_nearest_repulsion_equals_elf(bias):
     affs = rng.random((12, 6, 48, 48)).astype(np.float32)
     weights = 1.0 - affs
     weights[3:] = np.clip(weights[3:] + bias - 0.5, 0, 1)
-    reference = mutex_watershed(weights, cad_teacher_offsets(), [1, 10, 10])
+    reference = mutex_watershed(weights, long_range_offsets(), [1, 10, 10])
     ours = segment(affs, "mws", bias=bias, nearest_repulsion=0.0)
     pairs = np.unique(np.stack([reference.ravel(), ours.ravel()]), axis=1)
     assert pairs.shape[1] == len(np.unique(reference)) == len(np.unique(ours)) > 10

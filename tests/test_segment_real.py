@@ -13,7 +13,7 @@ import pytest
 import metrics
 from bench.segment import (
     affinities_from_boundary,
-    cad_teacher_offsets,
+    long_range_offsets,
     segment,
     select_parameter,
     watershed_fragments,
@@ -69,7 +69,7 @@ def test_snemi_mini(snemi, method, record_property):
     stored, gt, fragments = snemi
     boundary = 1.0 - stored / np.float32(255)
     if method == "mws":
-        affs = affinities_from_boundary(boundary, cad_teacher_offsets())
+        affs = affinities_from_boundary(boundary, long_range_offsets())
         seg = segment(affs, "mws")
     else:
         affs = affinities_from_boundary(boundary)
@@ -91,7 +91,7 @@ def test_snemi_mini(snemi, method, record_property):
 @pytest.mark.parametrize("method", ["waterz", "lmc", "mws"])
 def test_gala_fib_test_crop(gala, method, record_property):
     boundary, gt = gala["test"]
-    offsets = cad_teacher_offsets() if method == "mws" else None
+    offsets = long_range_offsets() if method == "mws" else None
     seg = segment(affinities_from_boundary(boundary, offsets), method)
     scores = metrics.evaluate(gt, seg)
     _report(record_property, f"gala_fib/{method}", scores)

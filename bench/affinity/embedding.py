@@ -14,14 +14,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from bench.affinity import LONG_RANGE_OFFSETS, NEAREST_OFFSETS, as_offsets, fill_nearest_borders
+from bench.affinity import LONG_RANGE_OFFSETS, as_offsets
 from bench.affinity import shifted_slices as _shifted_slices
 
 __all__ = [
     "TEACHER_OFFSETS",
     "embedding_affinities_3d",
     "l2_normalize",
-    "teacher_distill_targets",
     "trunc_affinities",
 ]
 
@@ -112,28 +111,3 @@ def embedding_affinities_3d(
         dot = (e[(slice(None), slice(None), *dst)] * e[(slice(None), slice(None), *src)]).sum(1)
         out[(slice(None), c, *dst)] = dot
     return out
-
-
-def teacher_distill_targets(aff3d: torch.Tensor) -> torch.Tensor:
-    """The teacher's nearest-neighbour affinities used as distillation targets (P3).
-
-    Takes channels 0-2 (z, y, x at distance 1) of :func:`embedding_affinities_3d`'s output,
-    fills the zero border of each (:func:`bench.affinity.fill_nearest_borders`: index 0 along
-    its own axis gets index 1), then applies ReLU.
-
-    Parameters
-    ----------
-    aff3d
-        ``(B, C >= 3, Z, Y, X)`` teacher affinities in TEACHER_OFFSETS channel order.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, 3, Z, Y, X)`` in [0, 1]; a new tensor (the input is not modified).
-    """
-    _check_emb("aff3d", aff3d, 5)
-    if aff3d.shape[1] < 3:
-        raise ValueError(f"aff3d: expected at least 3 channels (z, y, x), got {aff3d.shape[1]}")
-    if min(aff3d.shape[2:]) < 2:
-        raise ValueError(f"aff3d: every spatial size must be >= 2, got {tuple(aff3d.shape[2:])}")
-    return torch.relu(fill_nearest_borders(aff3d[:, :3].clone(), NEAREST_OFFSETS))

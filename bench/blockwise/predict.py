@@ -7,6 +7,8 @@ predicts, and keeps only the write region. For a predictor whose output at a vox
 on raw within that context (and which handles the volume edge the same way whole or blockwise),
 blockwise output equals whole-volume output exactly.
 
+Each method declares its context (``block_context()``, :mod:`bench.network_method`):
+
 - 2D section-pair methods (``cad``, ``unet2d``) need one section before in z (the pair
   (z-1, z)); in y/x, blocks should span whole sections, or the student sees a cut section (its
   receptive field is larger than any practical halo, see :func:`bench.infer.predict_section_pairs`).
@@ -82,8 +84,10 @@ INTENSITY_PREDICTOR = BlockPredictor(
 def predictor_for_method(method: Any, context: Any = None) -> BlockPredictor:
     """Wrap a :class:`bench.method.Method` as a :class:`BlockPredictor`.
 
-    Default context: ``family`` "2d" or "distilled" (section pairs): one section before in z
-    plus ``infer_overlap`` pixels in y/x; "3d": half the inference window on every side.
+    Default context: the method's own ``block_context()`` (its reach: for the section-pair
+    methods one section before in z plus ``infer_overlap`` pixels in y/x, for the 3D methods
+    half the inference window on every side, for ``rf`` its filter halo; see
+    :mod:`bench.network_method`); for a method without one, its family's (:func:`_family_context`).
     ``context`` overrides it (anything :func:`bench.blockwise.blocks.as_context` accepts).
     """
     if isinstance(method, BlockPredictor):
@@ -94,22 +98,29 @@ def predictor_for_method(method: Any, context: Any = None) -> BlockPredictor:
             f"method: expected a bench.method.Method or BlockPredictor, got {type(method).__name__}"
         )
     if context is None and callable(getattr(method, "block_context", None)):
-        context = method.block_context()  # the method knows its reach (e.g. rf's filter halo)
+        context = method.block_context()
     if context is None:
-        family = getattr(method, "family", "")
-        config = getattr(method, "config", {}) or {}
-        if family in ("2d", "distilled"):
-            h = int(config.get("infer_overlap", 0) or 0)
-            context = ((1, 0), (h, h), (h, h))
-        elif family == "3d":
-            window = config.get("infer_window") or (18, 160, 160)
-            context = tuple(int(w) // 2 for w in window)
-        else:
-            raise ValueError(
-                f"method {getattr(method, 'name', '?')!r} has family {family!r}; pass context= "
-                "explicitly (voxels of raw each block needs around its write region)"
-            )
+        context = _family_context(method)
+    if context is None:
+        raise ValueError(
+            f"method {getattr(method, 'name', '?')!r} defines no block_context(); pass "
+            "context= explicitly (voxels of raw each block needs around its write region)"
+        )
     return BlockPredictor(method.predict, context, 3, str(getattr(method, "name", "method")))
+
+
+def _family_context(method: Any) -> Any:
+    """The context of a method on no public base (an outside ``Method`` subclass) from its
+    family, as before methods declared it: section pairs ("2d", "distilled"): one section
+    before plus ``infer_overlap`` in y/x; "3d": half its recipe's ``infer_window``."""
+    family = getattr(method, "family", "")
+    config = getattr(method, "config", {}) or {}
+    if family in ("2d", "distilled"):
+        h = int(config.get("infer_overlap", 0) or 0)
+        return ((1, 0), (h, h), (h, h))
+    if family == "3d" and config.get("infer_window"):
+        return tuple(int(w) // 2 for w in config["infer_window"])
+    return None
 
 
 class PredictTask:

@@ -107,22 +107,17 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def config_overrides(files: list[str]) -> dict:
-    """Recipe overrides from ``--config`` files: the official CAD pair or plain YAML mappings."""
+    """Recipe overrides from ``--config`` files: a format a method reads itself (the official
+    CAD pair, :meth:`bench.method.Method.overrides_from_config_files`) or plain YAML mappings."""
     from pathlib import Path
 
-    from cad.official_config import looks_official, official_overrides
+    from bench.registry import config_file_overrides
 
     if not files:
         return {}
-    official = [f for f in files if looks_official(f)]
-    if official:
-        if len(official) != len(files) or len(official) > 2:
-            raise ValueError("--config: give the official 2D config, optionally followed by the "
-                             f"official 3D config, and nothing else; got {files}")
-        overrides, info = official_overrides(*official)
-        for key, why in info["ignored"].items():
-            logging.getLogger(__name__).info("official config %s ignored: %s", key, why)
-        return overrides
+    claimed = config_file_overrides(files)
+    if claimed is not None:
+        return claimed
     out: dict = {}
     for f in files:
         try:

@@ -89,10 +89,10 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from bench.device import resolve_device
-    from bench.perf.infer import _student_runner
+    from bench.perf.infer import method_runner
 
     device = resolve_device(args.device)
-    student, n_params, _ = _student_runner(device, False)
+    student, n_params, _, _ = method_runner("cad", device, False, raw.shape)
     with torch.inference_mode():
         student(raw[:2])  # warm-up
         timings["cad student (unet2d net)"] = _best(lambda: student(raw), args.repeats)

@@ -1,12 +1,15 @@
-"""Inference throughput of the three network families on one volume and one device.
+"""Inference throughput of the network methods on one volume and one device.
 
-``python -m bench perf infer``: the CAD 2D student (section pairs, whole sections), the
-superhuman 3D U-Net (official sliding window: 18x160x160, stride (15,80,80), pad (4,15,15),
-Gaussian blending) and the MALA valid-conv U-Net, all randomly initialised (throughput does not
-depend on the weights), on the same seeded random uint8 volume. Reported: the fastest of
-``--repeats`` wall times (run round-robin) of the whole prediction (reading, padding, windows,
-blending and affinities included: what a user waits for), voxels of the volume per second, and
-each 3D network's slowdown relative to the student.
+``python -m bench perf infer``: by default the CAD 2D student (section pairs, whole sections),
+the superhuman 3D U-Net (official sliding window: the paper recipe's window and stride with the
+CREMI/wafer4 padding, Gaussian blending) and the MALA valid-conv U-Net; any registered network
+method can be named with ``--methods``. Each method is built through the registry
+(:func:`bench.registry.create_method`) with its ``paper`` profile and the recipe's ``perf``
+mapping on top (:meth:`bench.train.method.RecipeMethod.perf_overrides`), randomly initialised
+(throughput does not depend on the weights), and runs its own ``predict`` on the same seeded
+random uint8 volume. Reported: the fastest of ``--repeats`` wall times (run round-robin) of the
+whole prediction (reading, padding, windows, blending and affinities included: what a user waits
+for), voxels of the volume per second, and each method's slowdown relative to the student.
 
 MALA needs 106 voxels of x/y context and 14 of z context around every output voxel. By default
 it runs as one window: the smallest valid input whose output covers the whole volume (for
@@ -21,28 +24,29 @@ import argparse
 import platform
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from bench.device import resolve_device
-from bench.infer import (
-    embedding_affinity_fn,
-    embedding_volume_affinities,
-    predict_section_pairs,
-    predict_sliding_window,
-)
-from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
-from bench.nets.ynet import YNetStudent
 from bench.perf import add_output_arguments, emit, text_output
+from bench.registry import METHODS as REGISTRY
+from bench.registry import create_method
 
+#: the methods timed by default: the student, its 3D teacher and MALA
 METHODS = ("cad", "superhuman3d", "mala3d")
+#: the method the others' slowdown is relative to
+REFERENCE = "cad"
 
-#: the official 3D sliding-window protocol (docs/cad.md section 7, CREMI/wafer4 padding)
-SH_WINDOW = (18, 160, 160)
-SH_STRIDE = (15, 80, 80)
-SH_PAD = (4, 15, 15)
+
+class Runner(NamedTuple):
+    """A built method ready to time: ``fn(raw) -> affs`` and what the table shows of it."""
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    n_parameters: int
+    scheme: str
+    warmup: bool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda[:N]")
     parser.add_argument(
         "--methods", default=",".join(METHODS),
-        help=f"comma-separated subset of {', '.join(METHODS)} (default: all)",
+        help="comma-separated registered network methods (python -m bench list; default: "
+             f"{', '.join(METHODS)})",
     )
     parser.add_argument(
         "--repeats", type=int, default=1,
@@ -68,55 +73,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
-def _student_runner(device: torch.device, amp: bool) -> tuple[Callable, int, str]:
-    net = YNetStudent()
-
-    def run(raw: np.ndarray) -> np.ndarray:
-        return predict_section_pairs(net, raw, tile=None, device=device, amp=amp)
-
-    return run, _n_params(net), "section pairs (z-1, z), whole sections"
+def timeable_methods() -> list[str]:
+    """Registered methods that can be timed untrained: those with a recipe and its ``perf``
+    overrides (:class:`bench.train.method.RecipeMethod`)."""
+    return [e.name for e in REGISTRY.list() if callable(getattr(e.cls, "perf_overrides", None))]
 
 
-def _superhuman_runner(device: torch.device, amp: bool) -> tuple[Callable, int, str]:
-    net = SuperhumanUNet3D()
-    fn = embedding_affinity_fn(net)
-
-    def run(raw: np.ndarray) -> np.ndarray:
-        return predict_sliding_window(
-            fn, raw, out_channels=3, window=SH_WINDOW, stride=SH_STRIDE, pad=SH_PAD,
-            blend="gaussian", device=device, amp=amp,
-        )
-
-    how = f"window {SH_WINDOW}, stride {SH_STRIDE}, pad {SH_PAD}, gaussian blend"
-    return run, _n_params(net), how
-
-
-def _mala_runner(
-    device: torch.device, amp: bool, shape: tuple[int, int, int], mode: str
-) -> tuple[Callable, int, str]:
-    net = MalaUNet3D()
-    if mode == "official":
-        window = MalaUNet3D.default_input_shape
-    else:
-        window = MalaUNet3D.input_shape_for(shape)
-    out_window = MalaUNet3D.output_shape(window)
-
-    def run(raw: np.ndarray) -> np.ndarray:
-        # non-overlapping valid windows stitch into the exact full-volume embedding; the
-        # affinities are then computed once, without window seams
-        emb = predict_sliding_window(
-            net, raw, out_channels=net.emb_ch, window=window, output_window=out_window,
-            stride=out_window, pad=0, blend="mean", device=device, amp=amp,
-        )
-        return embedding_volume_affinities(emb, device=device)
-
-    how = (f"valid windows {window} -> {out_window}, no overlap, reflect context, "
-           "stitched embedding -> affinities")
-    return run, _n_params(net), how
-
-
-def _n_params(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
+def method_runner(
+    name: str,
+    device: torch.device,
+    amp: bool = False,
+    shape: tuple[int, int, int] = (16, 256, 256),
+    options: dict[str, Any] | None = None,
+) -> Runner:
+    """Method ``name`` built through the registry for throughput: the ``paper`` profile, the
+    class's ``perf_overrides(shape, options)``, ``device`` and ``amp``; untrained."""
+    cls = REGISTRY.get(name).cls
+    hook = getattr(cls, "perf_overrides", None)
+    if not callable(hook):
+        raise ValueError(f"--methods: {name!r} cannot be timed untrained (it has no recipe "
+                         f"perf overrides); choose from {', '.join(timeable_methods())}")
+    overrides = {**hook(tuple(int(s) for s in shape), dict(options or {})),
+                 "device": str(device), "amp": bool(amp)}
+    method = create_method(name, profile="paper", **overrides)
+    describe = getattr(method, "describe_inference", None)
+    scheme = describe() if callable(describe) else type(method).__name__
+    return Runner(method.predict, int(method.n_parameters()), scheme,
+                  bool(getattr(cls, "throughput_warmup", True)))
 
 
 def _sync(device: torch.device) -> None:
@@ -133,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(METHODS))
+    valid = timeable_methods()
+    unknown = sorted(set(methods) - set(valid))
     if unknown or not methods:
-        raise ValueError(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+        raise ValueError(f"--methods: unknown {unknown}; choose from {', '.join(valid)}")
     shape = tuple(int(s) for s in args.shape)
     if min(shape) < 1:
         raise ValueError(f"--shape: sizes must be positive, got {shape}")
@@ -147,18 +131,15 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     # a small volume for warm-up (kernel selection, lazy initialisation), not timed
     warm = raw[: min(shape[0], 2), : min(shape[1], 64), : min(shape[2], 64)]
 
-    runners: dict[str, tuple[Callable, int, str]] = {}
+    runners: dict[str, Runner] = {}
+    options = {"mala_window": args.mala_window}
     for name in methods:
         torch.manual_seed(args.seed)
-        if name == "cad":
-            runners[name] = _student_runner(device, args.amp)
-        elif name == "superhuman3d":
-            runners[name] = _superhuman_runner(device, args.amp)
-        else:
-            runners[name] = _mala_runner(device, args.amp, shape, args.mala_window)
-        print(f"[{name}] {runners[name][1]:,} parameters; {runners[name][2]}", flush=True)
-        if name != "mala3d":  # a MALA warm-up would cost as much as a measurement
-            runners[name][0](warm)
+        runners[name] = method_runner(name, device, args.amp, shape, options)
+        print(f"[{name}] {runners[name].n_parameters:,} parameters; {runners[name].scheme}",
+              flush=True)
+        if runners[name].warmup:
+            runners[name].fn(warm)
 
     # repeats go round-robin over the methods, so a change in machine load during the run
     # spreads over all of them instead of biasing the ratios
@@ -167,7 +148,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         for name in methods:
             _sync(device)
             t0 = time.perf_counter()
-            affs = runners[name][0](raw)
+            affs = runners[name].fn(raw)
             _sync(device)
             times[name].append(time.perf_counter() - t0)
             if affs.shape != (3, *shape):
@@ -179,11 +160,12 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         # the fastest run: on a shared machine other processes only ever add time
         seconds = min(times[name])
         rows.append({
-            "method": name, "n_parameters": runners[name][1], "scheme": runners[name][2],
+            "method": name, "n_parameters": runners[name].n_parameters,
+            "scheme": runners[name].scheme,
             "seconds": seconds, "seconds_all": times[name], "voxels_per_s": voxels / seconds,
         })
 
-    ref = next((r for r in rows if r["method"] == "cad"), None)
+    ref = next((r for r in rows if r["method"] == REFERENCE), None)
     for r in rows:
         r["student_speedup"] = (ref["voxels_per_s"] / r["voxels_per_s"]) if ref else None
     _print_table(rows, shape, device)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
 from bench.report.records import records
 
-FAMILY_COLORS = {"2d": "#1f77b4", "3d": "#d62728", "distilled": "#2ca02c",
-                 "classical": "#ff7f0e"}
+
 def point_label(r: dict[str, Any]) -> str:
     return f"{r['method']} ({r['postprocess']})"
 
@@ -39,7 +39,7 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
         if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
             ax.errorbar(x, y, yerr=[[max(y - lo, 0.0)], [max(hi - y, 0.0)]], color="0.3",
                         capsize=3, linewidth=1, zorder=2.5)
-        ax.scatter(x, y, s=60, color=FAMILY_COLORS.get(r["family"], "#7f7f7f"),
+        ax.scatter(x, y, s=60, color=family_colors().get(r["family"], DEFAULT_FAMILY_COLOR),
                    edgecolor="black", zorder=3)
     front = pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
@@ -52,7 +52,7 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
     ax.set_xlabel("inference throughput (voxels/s, log scale; mean over seeds)")
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
-    for fam, color in FAMILY_COLORS.items():
+    for fam, color in family_colors().items():
         ax.scatter([], [], color=color, edgecolor="black", label=fam)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)

@@ -27,7 +27,7 @@ from bench.segment.convert import (
     NEAREST_OFFSETS,
     affinities_from_boundary,
     affinities_from_labels,
-    cad_teacher_offsets,
+    long_range_offsets,
 )
 from bench.segment.fragments import watershed_fragments
 from bench.segment.learned import Gala, LearnedMulticut, select_learned
@@ -54,7 +54,7 @@ __all__ = [
     "Waterz",
     "affinities_from_boundary",
     "affinities_from_labels",
-    "cad_teacher_offsets",
+    "long_range_offsets",
     "create_postprocessor",
     "parameter_name",
     "scoring_function_status",

@@ -16,7 +16,7 @@ __all__ = [
     "NEAREST_OFFSETS",
     "affinities_from_boundary",
     "affinities_from_labels",
-    "cad_teacher_offsets",
+    "long_range_offsets",
 ]
 
 
@@ -24,7 +24,7 @@ __all__ = [
 NEAREST_OFFSETS: list[list[int]] = [list(off) for off in affinity.NEAREST_OFFSETS]
 
 
-def cad_teacher_offsets() -> list[list[int]]:
-    """The 12 offsets of the CAD 3D teacher, :data:`bench.affinity.LONG_RANGE_OFFSETS`, as lists
-    (mutex watershed's default long-range neighbourhood)."""
+def long_range_offsets() -> list[list[int]]:
+    """The 12 long-range offsets of the 3D networks, :data:`bench.affinity.LONG_RANGE_OFFSETS`,
+    as lists (mutex watershed's default long-range neighbourhood)."""
     return [list(off) for off in affinity.LONG_RANGE_OFFSETS]

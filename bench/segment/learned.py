@@ -272,14 +272,16 @@ class _Learned(PostProcessor):
         return model, graph, model.cut_probability(graph)
 
 
-@register_postprocessor(
-    "gala", description="learned agglomeration: RAG edge random forest fitted on validation "
-    "(cross-fitted), merge by predicted probability; sweep: threshold"
-)
+@register_postprocessor
 class Gala(_Learned):
     """gala-style learned agglomeration; swept parameter ``threshold`` on P(cut)."""
 
     name = "gala"
+    #: shown by ``python -m bench list``
+    description = (
+        "learned agglomeration: RAG edge random forest fitted on validation "
+        "(cross-fitted), merge by predicted probability; sweep: threshold"
+    )
     parameter = "threshold"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -293,14 +295,16 @@ class Gala(_Learned):
         return [(v, renumber(lab[graph.fragments])) for v, lab in zip(values, labels, strict=True)]
 
 
-@register_postprocessor(
-    "lmc-rf", description="learned multicut: costs from the gala edge random forest (fitted on "
-    "validation, cross-fitted) and edge sizes; sweep: beta"
-)
+@register_postprocessor
 class LearnedMulticut(_Learned):
     """Multicut of the fragments with costs from the edge classifier; swept ``beta``."""
 
     name = "lmc-rf"
+    #: shown by ``python -m bench list``
+    description = (
+        "learned multicut: costs from the gala edge random forest (fitted on validation, "
+        "cross-fitted) and edge sizes; sweep: beta"
+    )
     parameter = "beta"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

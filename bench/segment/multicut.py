@@ -124,10 +124,7 @@ def solve(problem: MulticutProblem, beta: float, solver: str = "kernighan-lin") 
     return renumber(node_labels[problem.fragments])
 
 
-@register_postprocessor(
-    "lmc", description="elf multicut of distance-transform watershed fragments (CAD 'LMC'); "
-    "sweep: beta"
-)
+@register_postprocessor
 class Lmc(PostProcessor):
     """Multicut ("LMC") of per-section watershed fragments; swept parameter ``beta``.
 
@@ -137,6 +134,10 @@ class Lmc(PostProcessor):
     """
 
     name = "lmc"
+    #: shown by ``python -m bench list``
+    description = (
+        "elf multicut of distance-transform watershed fragments (CAD 'LMC'); sweep: beta"
+    )
     parameter = "beta"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -3,7 +3,7 @@
 Input: affinities ``(C, Z, Y, X)`` with one offset per channel; the first three channels must be
 the nearest neighbours ``(-1,0,0), (0,-1,0), (0,0,-1)`` (attractive edges), the others
 long-range (repulsive edges), e.g. the 12 channels of the CAD 3D teacher
-(:func:`bench.segment.convert.cad_teacher_offsets`). elf wants boundary-like values (high =
+(:func:`bench.segment.convert.long_range_offsets`). elf wants boundary-like values (high =
 cut) on every channel, so ``1 - affs`` is what it receives: attractive weight ``A``, repulsive
 weight ``1 - A``.
 
@@ -36,14 +36,11 @@ import numpy as np
 from bench import progress
 from bench.registry import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
-from bench.segment.convert import NEAREST_OFFSETS, cad_teacher_offsets
+from bench.segment.convert import NEAREST_OFFSETS, long_range_offsets
 from bench.segment.validate import validate_affinities, validate_offsets
 
 
-@register_postprocessor(
-    "mws", description="elf mutex watershed on long-range affinities (needs > 3 channels); "
-    "sweep: bias"
-)
+@register_postprocessor
 class Mws(PostProcessor):
     """Mutex watershed; fixed parameters ``offsets`` (default: the CAD teacher's 12 offsets),
     ``strides`` (sub-sampling of the long-range repulsive edges, default CAD's ``(1, 10, 10)``),
@@ -51,6 +48,10 @@ class Mws(PostProcessor):
     seed) and ``nearest_repulsion`` (see the module docstring); swept parameter ``bias``."""
 
     name = "mws"
+    #: shown by ``python -m bench list``
+    description = (
+        "elf mutex watershed on long-range affinities (needs > 3 channels); sweep: bias"
+    )
     parameter = "bias"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -69,7 +70,7 @@ class Mws(PostProcessor):
                 f"mutex watershed needs long-range affinities (repulsive edges), but affs has "
                 f"only {n_channels} channels: use waterz or lmc for nearest-neighbour affinities, "
                 "or a method that predicts long-range ones (e.g. the 12-channel 3D teacher, "
-                "offsets bench.segment.convert.cad_teacher_offsets())"
+                "offsets bench.segment.convert.long_range_offsets())"
             )
         offsets = self.params["offsets"]
         if offsets is None:
@@ -78,7 +79,7 @@ class Mws(PostProcessor):
                     f"affs has {n_channels} channels; pass offsets=[(dz, dy, dx), ...] (one per "
                     "channel): the default offsets are the CAD teacher's 12"
                 )
-            offsets = cad_teacher_offsets()
+            offsets = long_range_offsets()
         offsets = validate_offsets(offsets, n_channels)
         if offsets[:3] != NEAREST_OFFSETS:
             raise ValueError(

@@ -122,11 +122,7 @@ _QUIET_LOCK = threading.Lock()
 _QUIET_STATE = {"depth": 0, "saved": -1}
 
 
-@register_postprocessor(
-    "waterz",
-    description="watershed fragments + waterz agglomeration (median affinity, CAD); "
-    "sweep: threshold",
-)
+@register_postprocessor
 class Waterz(PostProcessor):
     """Per-section watershed fragments agglomerated by waterz; swept parameter ``threshold``.
 
@@ -138,6 +134,11 @@ class Waterz(PostProcessor):
     """
 
     name = "waterz"
+    #: shown by ``python -m bench list``
+    description = (
+        "watershed fragments + waterz agglomeration (median affinity, CAD); sweep: "
+        "threshold"
+    )
     parameter = "threshold"
     default_value = 0.5
     default_values = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

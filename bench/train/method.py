@@ -5,8 +5,8 @@
 :func:`bench.train.recipe.load_recipe`) through the resumable loop of :mod:`bench.train.loop`,
 and saved and loaded as one weights file (``model.pt``). A subclass provides its networks
 (:meth:`RecipeMethod.build_nets`), its training step (:meth:`RecipeMethod.make_step`) and
-:meth:`~bench.method.Method.predict`; :class:`SectionPairPredictor` adds the inference of a
-Y-net over all section pairs.
+:meth:`~bench.method.Method.predict`; the public bases in :mod:`bench.network_method` add the
+inference of section-pair and 3D networks.
 
 Inputs and outputs follow :class:`bench.method.Method`: raw ``(Z, Y, X)`` uint8 in, float32
 affinities ``(3, Z, Y, X)`` in [0, 1] out, channel order (z, y, x), value at v = affinity of v
@@ -27,7 +27,6 @@ from torch import nn
 
 from bench.affinity import affinities_from_labels
 from bench.atomic import write_json
-from bench.infer import predict_section_pairs
 from bench.method import Method
 from bench.train.loop import (
     make_adam,
@@ -40,7 +39,7 @@ from bench.train.recipe import load_recipe
 from bench.train.sampler import PatchSampler, prepare_labels
 from bench.train.targets import seg_widen_border
 
-__all__ = ["MODEL_NAME", "RecipeMethod", "SectionPairPredictor", "affinity_agreement"]
+__all__ = ["MODEL_NAME", "RecipeMethod", "affinity_agreement", "recipe_section"]
 
 MODEL_NAME = "model.pt"
 RECIPE_NAME = "recipe.yaml"
@@ -105,6 +104,18 @@ class RecipeMethod(Method):
         profile = overrides.pop("profile", "quick")
         checkpoint = overrides.pop("checkpoint", None)
         return cls(profile, overrides, checkpoint=checkpoint)
+
+    @classmethod
+    def perf_overrides(cls, shape: tuple[int, int, int], options: dict[str, Any]) -> dict[str, Any]:
+        """Recipe overrides on top of the ``paper`` profile for ``python -m bench perf infer``
+        (a ``shape`` volume, the command's ``options``): the recipe file's ``perf`` mapping."""
+        return recipe_section(cls.recipe_file, "perf")
+
+    @classmethod
+    def check_overrides(cls, name: str) -> dict[str, Any]:
+        """Recipe overrides on top of the ``smoke`` profile for ``python -m bench check``: the
+        recipe file's ``check`` mapping (empty: the check's default overrides apply)."""
+        return recipe_section(cls.recipe_file, "check")
 
     def _recipe(self, profile: str) -> dict[str, Any]:
         if self.recipe_file is None:
@@ -237,22 +248,14 @@ class RecipeMethod(Method):
         return state
 
 
-class SectionPairPredictor:
-    """Inference of a 2D section-pair net over all section pairs (section 0 paired with
-    itself), by the recipe's ``infer_*`` keys."""
-
-    config: dict[str, Any]
-    device: torch.device
-
-    def predict_pairs(self, student: nn.Module, raw: np.ndarray) -> np.ndarray:
-        t = int(self.config["infer_tile"])
-        affs = predict_section_pairs(
-            student,
-            raw,
-            tile=(t, t),
-            overlap=int(self.config["infer_overlap"]),
-            batch_size=int(self.config["infer_batch"]),
-            device=self.device,
-            amp=bool(self.config["amp"]),
-        )
-        return np.clip(affs, 0.0, 1.0).astype(np.float32, copy=False)
+def recipe_section(path: str | Path | None, key: str) -> dict[str, Any]:
+    """The top-level mapping ``key`` of the recipe file ``path`` (e.g. ``perf``, ``check``:
+    overrides a harness command applies on top of a profile); empty when absent."""
+    if path is None:
+        return {}
+    with open(path) as f:
+        doc = yaml.safe_load(f) or {}
+    section = doc.get(key) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: {key!r} must be a mapping of recipe keys, got {section!r}")
+    return dict(section)

@@ -37,7 +37,7 @@ def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) 
 def _typed(key: str, default: Any, value: Any) -> Any:
     """``value`` if it has the type of the recipe's ``default`` (an integer for an integer key,
     a number for a float key, ...); otherwise a ``ValueError`` naming the key. A key whose
-    default is null (e.g. ``stop_after``) takes an integer or null."""
+    default is null takes an integer, a list (e.g. ``infer_pad``) or null."""
     def bad(expected: str) -> ValueError:
         return ValueError(f"recipe key {key!r}: expected {expected}, got {value!r}")
 
@@ -45,6 +45,8 @@ def _typed(key: str, default: Any, value: Any) -> Any:
         if default is None:
             return None
         raise bad(f"a {type(default).__name__}")
+    if default is None and isinstance(value, list):
+        return value  # e.g. infer_stride / infer_pad: null (automatic) or per-axis sizes
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
