@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,8 @@ from bench.errors import BenchError
 if TYPE_CHECKING:
     import pandas as pd
 
-# column name -> SQL type; the order is the table's column order
-COLUMNS: dict[str, str] = {
+#: the columns before the scores: column name -> SQL type
+_HEAD: dict[str, str] = {
     "run_id": "TEXT NOT NULL",
     "created": "TEXT NOT NULL",
     "method": "TEXT NOT NULL",
@@ -39,16 +39,9 @@ COLUMNS: dict[str, str] = {
     "postprocess": "TEXT NOT NULL",
     "param_name": "TEXT",
     "param_value": "REAL",
-    "voi_split": "REAL",
-    "voi_merge": "REAL",
-    "voi": "REAL",
-    "arand": "REAL",
-    "cremi_score": "REAL",
-    # skeleton scores (metrics.skeleton): expected run length and split/merge counts
-    "erl_nm": "REAL",
-    "nerl": "REAL",
-    "n_merges": "INTEGER",
-    "n_splits": "INTEGER",
+}
+#: the columns after the built-in scores (metrics.spec.METRICS)
+_TAIL: dict[str, str] = {
     "voi_ci_low": "REAL",
     "voi_ci_high": "REAL",
     "n_parameters": "INTEGER",
@@ -72,8 +65,40 @@ COLUMNS: dict[str, str] = {
     "phantom_seed": "INTEGER",
 }
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postprocess, split))"
-_SCHEMA = _SCHEMA.format(", ".join(f"{name} {kind}" for name, kind in COLUMNS.items()))
+
+class _Columns(Mapping[str, str]):
+    """Column name -> SQL type, in the table's column order, derived from the metric
+    specification on every use: the built-in scores sit between :data:`_HEAD` and
+    :data:`_TAIL`, a score registered later (:func:`metrics.spec.register_metric`) comes last,
+    which is where ``ALTER TABLE`` puts it in an existing database."""
+
+    def _now(self) -> dict[str, str]:
+        from metrics.spec import BUILTIN, METRICS
+
+        scores = {k: METRICS[k].sql_type for k in BUILTIN}
+        extra = {k: m.sql_type for k, m in METRICS.items() if k not in BUILTIN}
+        return {**_HEAD, **scores, **_TAIL, **extra}
+
+    def __getitem__(self, key: str) -> str:
+        return self._now()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+    def items(self):  # one derivation per call, not one per key
+        return self._now().items()
+
+
+#: column name -> SQL type; the order is the table's column order
+COLUMNS: Mapping[str, str] = _Columns()
+
+
+def _schema() -> str:
+    cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
+    return f"CREATE TABLE IF NOT EXISTS results ({cols}, PRIMARY KEY (run_id, postprocess, split))"
 
 
 class CorruptDatabaseError(BenchError, RuntimeError):
@@ -119,12 +144,13 @@ def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
     if missing:
         raise ValueError(f"{path}: KeyError: rows lack {missing}")
     run_id = path.parent.name
+    columns = dict(COLUMNS.items())
     for r in found:
         if r["run_id"] != run_id:
             raise ValueError(f"{path}: a row names run {r['run_id']!r}, not the folder it is in "
                              f"({run_id!r})")
         for k, v in r.items():
-            kind = COLUMNS.get(k, "").split(" ")[0]
+            kind = columns.get(k, "").split(" ")[0]
             if v is None or kind not in _PY_TYPES:
                 continue
             if isinstance(v, bool) or not isinstance(v, _PY_TYPES[kind]):
@@ -162,7 +188,7 @@ class ResultsStore:
         con = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
         try:
             con.execute("PRAGMA busy_timeout = 60000")
-            con.execute(_SCHEMA)
+            con.execute(_schema())
             _migrate(con)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.OperationalError:  # locked, disk full, ...: not corruption
@@ -186,10 +212,10 @@ class ResultsStore:
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> int:
         """Insert (or replace) rows in one transaction: all land or none."""
-        rows = [{k: row.get(k) for k in COLUMNS} for row in rows]
+        names = list(COLUMNS)
+        rows = [{k: row.get(k) for k in names} for row in rows]
         if not rows:
             return 0
-        names = list(COLUMNS)
         sql = "INSERT OR REPLACE INTO results ({}) VALUES ({})".format(
             ", ".join(names), ", ".join("?" for _ in names)
         )
