@@ -160,9 +160,9 @@ def min_detectable_difference(std: float, n: int, *, alpha: float = ALPHA,
 
 def score_ceilings() -> dict[str, float]:
     """The bad end of each checked score's useful range on the check's test volume: the score
-    of the all-merged segmentation (one segment), kept within the score's own range (ARAND
-    <= 1). For a score where higher is better it is the low end; a skeleton score, which the
-    check cannot compute here, gets the end of its range."""
+    of the all-merged segmentation (one segment) for the scores it is the worst case of
+    (``merged_is_worst``: VOI, ARAND), kept within the score's own range (ARAND <= 1); the end
+    of the range for the others. For a score where higher is better it is the low end."""
     from bench.data import load_dataset
     from metrics.scores import scores
     from metrics.spec import table_scores
@@ -177,7 +177,7 @@ def score_ceilings() -> dict[str, float]:
     for m in checked_metrics():
         lo, hi = m.bounds
         end = hi if m.lower_is_better else lo
-        value = float(merged[m.key]) if m.key in merged else end
+        value = float(merged[m.key]) if m.merged_is_worst else end
         out[m.key] = min(value, hi) if m.lower_is_better else max(value, lo)
     return out
 

@@ -76,6 +76,10 @@ class Metric:
         Compared by ``python -m bench check`` against the baseline's seed spread.
     bounds : (float, float)
         The score's range; the check never lets a limit pass its ends.
+    merged_is_worst : bool
+        The all-merged segmentation (one segment) scores at the bad end of the useful range:
+        the check refuses a baseline whose limit reaches that score (else it reaches
+        ``bounds`` only).
     """
 
     key: str
@@ -93,6 +97,7 @@ class Metric:
     per_slab: bool = False
     checked: bool = False
     bounds: tuple[float, float] = (0.0, float("inf"))
+    merged_is_worst: bool = False
 
     def __post_init__(self) -> None:
         if not self.key.isidentifier():
@@ -161,9 +166,10 @@ for _m in (
     Metric("voi_merge", "merge", "VOI merge H(gt|seg): false merges, bits", order=2,
            per_section=True),
     Metric("voi", "VOI", "variation of information, split + merge, bits", order=0,
-           per_section=True, per_slab=True, checked=True),
+           per_section=True, per_slab=True, checked=True, merged_is_worst=True),
     Metric("arand", "ARAND", "adapted Rand error, 1 - F-score of Rand precision and recall",
-           order=3, per_section=True, per_slab=True, checked=True, bounds=(0.0, 1.0)),
+           order=3, per_section=True, per_slab=True, checked=True, bounds=(0.0, 1.0),
+           merged_is_worst=True),
     Metric("cremi_score", "CREMI", "CREMI score sqrt(VOI * ARAND)", order=4),
     Metric("erl_nm", "ERL nm", "expected run length along ground-truth skeletons, nm",
            better="higher", fmt="{:.0f}", source="skeleton", leaderboard=False),
