@@ -33,8 +33,14 @@ from scipy import stats as sps
 
 from bench.registry import check_overrides
 from bench.results import ResultsStore, write_json
+from metrics.spec import METRICS, checked_metrics
 
-SCORES = ("voi", "arand")
+
+def checked_scores() -> tuple[str, ...]:
+    """The scores the check compares: those of :data:`metrics.spec.METRICS` marked ``checked``
+    (VOI and ARAND; a score registered with ``checked=True`` joins them)."""
+    return tuple(m.key for m in checked_metrics())
+
 #: unet2d only: CAD's smoke spread (VOI std 0.76 over three seeds at 200 iterations) puts its
 #: limit past the all-merged VOI, so no CAD result could fail; CAD's recipe is checked by the
 #: inference and training goldens instead (bench.goldens)
@@ -64,12 +70,21 @@ class Comparison:
     low: float | None = None
 
     @property
+    def _lower_is_better(self) -> bool:
+        metric = METRICS.get(self.score)
+        return metric is None or metric.lower_is_better
+
+    @property
     def regressed(self) -> bool:
-        return self.limit is not None and self.current > self.limit
+        if self._lower_is_better:
+            return self.limit is not None and self.current > self.limit
+        return self.low is not None and self.current < self.low
 
     @property
     def improved(self) -> bool:
-        return self.low is not None and self.current < self.low
+        if self._lower_is_better:
+            return self.low is not None and self.current < self.low
+        return self.limit is not None and self.current > self.limit
 
 
 def run_benchmark(methods: list[str], results_dir: Path, seeds: list[int] | None = None
@@ -88,7 +103,7 @@ def run_benchmark(methods: list[str], results_dir: Path, seeds: list[int] | None
                            **{**BENCHMARK, "seed": seed, "data_seed": BENCHMARK["seed"]})
             for row in run(spec, store).rows:
                 per_seed.setdefault(f"{method}/{row['postprocess']}", {})[seed] = {
-                    **{s: float(row[s]) for s in SCORES},
+                    **{s: float(row[s]) for s in checked_scores()},
                     "infer_voxels_per_s": float(row["infer_voxels_per_s"]),
                 }
     return summarise(per_seed)
@@ -104,7 +119,7 @@ def summarise(per_seed: dict[str, dict[int, dict[str, float]]]) -> dict[str, dic
             continue
         values = list(by_seed.values())
         summary: dict[str, Any] = {"n_seeds": len(values), "per_seed": by_seed}
-        for name in (*SCORES, "infer_voxels_per_s"):
+        for name in (*checked_scores(), "infer_voxels_per_s"):
             v = np.array([x[name] for x in values])
             summary[name] = float(v.mean())
             summary[f"{name}_std"] = float(v.std(ddof=1))
@@ -142,16 +157,27 @@ def min_detectable_difference(std: float, n: int, *, alpha: float = ALPHA,
 
 
 def score_ceilings() -> dict[str, float]:
-    """The upper end of each score's useful range on the check's test volume: the score of the
-    all-merged segmentation (one segment), capped by the score's own range (ARAND <= 1)."""
-    import metrics
+    """The bad end of each checked score's useful range on the check's test volume: the score
+    of the all-merged segmentation (one segment) for the scores it is the worst case of
+    (``merged_is_worst``: VOI, ARAND), kept within the score's own range (ARAND <= 1); the end
+    of the range for the others. For a score where higher is better it is the low end."""
     from bench.data import load_dataset
+    from metrics.scores import scores
+    from metrics.spec import table_scores
+    from metrics.table import overlap_table
 
     ds = load_dataset(BENCHMARK["dataset"], profile=BENCHMARK["profile"],
                       seed=BENCHMARK["seed"])
     gt = np.asarray(ds.split("test").labels[...])
-    merged = metrics.evaluate(gt, np.ones_like(gt))
-    return {"voi": float(merged["voi"]), "arand": min(float(merged["arand"]), 1.0)}
+    table = overlap_table(gt, np.ones_like(gt))
+    merged = table_scores(table, scores(table))
+    out = {}
+    for m in checked_metrics():
+        lo, hi = m.bounds
+        end = hi if m.lower_is_better else lo
+        value = float(merged[m.key]) if m.merged_is_worst else end
+        out[m.key] = min(value, hi) if m.lower_is_better else max(value, lo)
+    return out
 
 
 def validate_baseline(baseline: dict[str, Any], path: Path,
@@ -164,15 +190,18 @@ def validate_baseline(baseline: dict[str, Any], path: Path,
             raise ValueError(f"{path}: {key} was recorded over {n} seed(s); a baseline needs at "
                              f"least {MIN_SEEDS} (record it with `python -m bench check --update "
                              f"--seeds 0-{MIN_SEEDS - 1}`)")
-        for score in SCORES:
+        for score in checked_scores():
             if f"{score}_std" not in entry:
                 raise ValueError(f"{path}: {key} lacks {score}_std; record it again with "
                                  "`python -m bench check --update`")
         if ceilings is None:
             continue
-        for score in SCORES:
-            limit = seed_limit(float(entry[score]), float(entry[f"{score}_std"]), n, abs_tol)
-            if limit >= ceilings[score]:
+        for score in checked_scores():
+            low, high = seed_limits(float(entry[score]), float(entry[f"{score}_std"]), n,
+                                    abs_tol)
+            lower_is_better = METRICS[score].lower_is_better
+            limit = high if lower_is_better else low
+            if (limit >= ceilings[score]) if lower_is_better else (limit <= ceilings[score]):
                 raise ValueError(
                     f"{path}: {key} {score} limit {limit:.3f} reaches the end of the score's "
                     f"range ({ceilings[score]:.3f}, the all-merged segmentation): its seed spread "
@@ -186,13 +215,14 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, Any], *,
     rows = []
     for key, scores in sorted(current.items()):
         base = baseline.get("results", {}).get(key)
-        for score in SCORES:
+        for score in checked_scores():
             if base is None:
                 rows.append(Comparison(key, score, None, scores[score], None))
                 continue
             n = int(base["n_seeds"])
             low, high = seed_limits(float(base[score]), float(base[f"{score}_std"]), n, abs_tol)
-            low = max(low, 0.0)  # both scores are >= 0
+            # within the score's range (VOI and ARAND are >= 0)
+            low, high = max(low, METRICS[score].bounds[0]), min(high, METRICS[score].bounds[1])
             rows.append(Comparison(key, score, float(base[score]), scores[score], high,
                                    f"seeds (n={n})", low=low))
     return rows

@@ -19,7 +19,8 @@ TOP_PER_KEY = 4
 CROP_HALF = 48
 
 
-def neuron_errors(gt: np.ndarray, seg: np.ndarray, skeletons) -> list[dict[str, Any]]:
+def neuron_errors(gt: np.ndarray, seg: np.ndarray, skeletons, table=None
+                  ) -> list[dict[str, Any]]:
     """One record per gt neuron (label != 0), sorted by lost run length, then VOI.
 
     Fields: ``label``, ``n_voxels``, ``voi_split`` and ``voi_merge`` (its terms of the volume's
@@ -27,11 +28,11 @@ def neuron_errors(gt: np.ndarray, seg: np.ndarray, skeletons) -> list[dict[str, 
     (see :func:`metrics.skeleton_errors`; zero/empty for neurons too small to skeletonise),
     ``error`` (``split``, ``merge``, ``split+merge`` or ``-`` on the skeleton) and ``position``,
     a ``(z, y, x)`` voxel to look at: the merge, else the split, else a skeleton node, else the
-    neuron's first voxel.
+    neuron's first voxel. ``table``: the overlap table of ``gt`` and ``seg``, if already built.
     """
     import metrics
 
-    terms = metrics.voi_by_gt_label(metrics.overlap_table(gt, seg))
+    terms = metrics.voi_by_gt_label(metrics.overlap_table(gt, seg) if table is None else table)
     sk = {e["label"]: e for e in metrics.skeleton_errors(skeletons, seg)}
     first_node = {}
     for k, label in enumerate(skeletons.labels.tolist()):
@@ -87,19 +88,20 @@ def error_crops(raw: np.ndarray, gt: np.ndarray, seg: np.ndarray, position,
             "origin": np.array([z, y0, x0], dtype=np.int64)}
 
 
-def analyse(test, seg: np.ndarray, skeletons, crops_group=None) -> dict[str, Any]:
+def analyse(test, seg: np.ndarray, skeletons, crops_group=None, table=None) -> dict[str, Any]:
     """Skeleton scores and per-neuron errors of one test segmentation.
 
     ``test`` is the loaded test :class:`~bench.data.types.Volume`. When ``crops_group`` (an
     open h5py group) is given, a crop around each of the worst errors is written into it as
     ``<i>/raw``, ``<i>/gt``, ``<i>/seg`` (``<i>`` the error's rank), with ``origin`` as an
     attribute. Returns ``scores`` (:func:`metrics.skeleton_scores`), ``neurons`` (every record
-    of :func:`neuron_errors`) and ``worst`` (:func:`worst_errors`).
+    of :func:`neuron_errors`) and ``worst`` (:func:`worst_errors`). ``table``: the overlap
+    table of the test labels and ``seg``, if already built.
     """
     import metrics
 
     scores = metrics.skeleton_scores(skeletons, seg)
-    neurons = neuron_errors(test.labels, seg, skeletons)
+    neurons = neuron_errors(test.labels, seg, skeletons, table)
     worst = worst_errors(neurons)
     if crops_group is not None:
         for i, r in enumerate(worst):

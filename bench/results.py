@@ -21,60 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
+from bench.columns import COLUMNS, schema
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# column name -> SQL type; the order is the table's column order
-COLUMNS: dict[str, str] = {
-    "run_id": "TEXT NOT NULL",
-    "created": "TEXT NOT NULL",
-    "method": "TEXT NOT NULL",
-    "family": "TEXT",
-    "dataset": "TEXT NOT NULL",
-    "split": "TEXT NOT NULL",
-    "split_hash": "TEXT",
-    "profile": "TEXT",
-    "postprocess": "TEXT NOT NULL",
-    "param_name": "TEXT",
-    "param_value": "REAL",
-    "voi_split": "REAL",
-    "voi_merge": "REAL",
-    "voi": "REAL",
-    "arand": "REAL",
-    "cremi_score": "REAL",
-    # skeleton scores (metrics.skeleton): expected run length and split/merge counts
-    "erl_nm": "REAL",
-    "nerl": "REAL",
-    "n_merges": "INTEGER",
-    "n_splits": "INTEGER",
-    "voi_ci_low": "REAL",
-    "voi_ci_high": "REAL",
-    "n_parameters": "INTEGER",
-    "train_seconds": "REAL",
-    "infer_voxels_per_s": "REAL",
-    "postprocess_voxels_per_s": "REAL",
-    "end_to_end_seconds": "REAL",
-    "peak_rss_mb": "REAL",
-    "device": "TEXT",
-    "seed": "INTEGER",
-    "config_hash": "TEXT",
-    "git_commit": "TEXT",
-    # added later: ALTER TABLE adds them to older databases (see ResultsStore._migrate)
-    #: the multi-seed study the row belongs to (``python -m bench run --seeds``); NULL otherwise
-    "study": "TEXT",
-    #: how voi_ci_low/high were computed; NULL for rows of older code, whose interval was of the
-    #: sub-volume mean VOI rather than of the whole-volume VOI beside it (the report hides those)
-    "voi_ci_method": "TEXT",
-    #: the synthetic phantom's generator seed (``--phantom-seed``); ``seed`` is training's.
-    #: NULL for rows of older code, whose synthetic volume was that of ``seed``
-    "phantom_seed": "INTEGER",
-}
-
-_SCHEMA = "CREATE TABLE IF NOT EXISTS results ({}, PRIMARY KEY (run_id, postprocess, split))"
-_SCHEMA = _SCHEMA.format(", ".join(f"{name} {kind}" for name, kind in COLUMNS.items()))
-
 
 class CorruptDatabaseError(BenchError, RuntimeError):
     """The leaderboard database is damaged (the message says how to rebuild it)."""
@@ -119,12 +70,13 @@ def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
     if missing:
         raise ValueError(f"{path}: KeyError: rows lack {missing}")
     run_id = path.parent.name
+    columns = dict(COLUMNS.items())
     for r in found:
         if r["run_id"] != run_id:
             raise ValueError(f"{path}: a row names run {r['run_id']!r}, not the folder it is in "
                              f"({run_id!r})")
         for k, v in r.items():
-            kind = COLUMNS.get(k, "").split(" ")[0]
+            kind = columns.get(k, "").split(" ")[0]
             if v is None or kind not in _PY_TYPES:
                 continue
             if isinstance(v, bool) or not isinstance(v, _PY_TYPES[kind]):
@@ -162,7 +114,7 @@ class ResultsStore:
         con = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
         try:
             con.execute("PRAGMA busy_timeout = 60000")
-            con.execute(_SCHEMA)
+            con.execute(schema())
             _migrate(con)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.OperationalError:  # locked, disk full, ...: not corruption
@@ -186,10 +138,10 @@ class ResultsStore:
 
     def add_rows(self, rows: Iterable[dict[str, Any]]) -> int:
         """Insert (or replace) rows in one transaction: all land or none."""
-        rows = [{k: row.get(k) for k in COLUMNS} for row in rows]
+        names = list(COLUMNS)
+        rows = [{k: row.get(k) for k in names} for row in rows]
         if not rows:
             return 0
-        names = list(COLUMNS)
         sql = "INSERT OR REPLACE INTO results ({}) VALUES ({})".format(
             ", ".join(names), ", ".join("?" for _ in names)
         )

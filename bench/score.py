@@ -31,23 +31,18 @@ import h5py
 import numpy as np
 import yaml
 
-import metrics
-from bench import stats
 from bench.data import load_dataset
-from bench.environment import describe_environment, peak_rss_mb
+from bench.environment import describe_environment
 from bench.names import check_name
-from bench.pipeline import (
-    RunOutcome,
-    RunSpec,
-    _check_validation_size,
-    _postprocess_and_evaluate,
-    _row_base,
-    _slab_scores,
-    _write_tables,
-)
+from bench.pipeline import RunOutcome, RunSpec
+from bench.pipeline import score_segmentation as score_test_segmentation
+from bench.pipeline.evaluate import postprocess_and_score
+from bench.pipeline.record import make_row, write_results
+from bench.pipeline.spec import check_validation_size
+from bench.pipeline.stages import row_base
 from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
-from bench.results import OVERLAP_TABLES, ResultsStore, write_atomic, write_json
+from bench.results import ResultsStore, write_atomic, write_json
 
 __all__ = ["EXTERNAL_FAMILY", "score_affinities", "score_segmentation"]
 
@@ -184,14 +179,14 @@ def score_affinities(
     t_start = time.perf_counter()
     store.check()
     ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
-    _check_validation_size(ds, spec.postprocess)
+    check_validation_size(ds, spec.postprocess)
     affs: dict[str, Any] = {
         split: _read(path, f"{split}/affs", (3, *ds.split(split).shape), "affs")
         for split in ("val", "test")
     }
     affs["infer_voxels_per_s"] = float("nan")  # measured elsewhere, if at all
     run_dir = _start(spec, ds.name, store, path)
-    rows = _postprocess_and_evaluate(
+    rows = postprocess_and_score(
         _ExternalPredictions(name, n_parameters), ds, spec, run_dir, affs,
         {"train_seconds": float("nan")}, EXTERNAL_FAMILY, t_start,
     )
@@ -222,26 +217,14 @@ def score_segmentation(
     test = ds.split("test").load()
     seg = _read(path, "test/seg", tuple(test.shape), "seg")
     run_dir = _start(spec, ds.name, store, path)
-    scores = metrics.evaluate(test.labels, seg)
-    slabs, slab_entries = _slab_scores(test.labels, seg, spec.slab_sections)
-    ci = (stats.voi_interval(stats.slab_tables(slab_entries), seed=seed)
-          if len(slabs) else (float("nan"), float("nan")))
-    _write_tables(run_dir / OVERLAP_TABLES, {"given": slab_entries})
-    row = {
-        **_row_base(_ExternalPredictions(name, n_parameters), ds, spec, run_dir,
-                    {"train_seconds": float("nan")}, EXTERNAL_FAMILY),
-        "postprocess": "given",
-        "param_name": "",
-        "param_value": float("nan"),
-        **{k: float(scores[k]) for k in ("voi_split", "voi_merge", "voi", "arand", "cremi_score")},
-        "voi_ci_low": ci[0],
-        "voi_ci_high": ci[1],
-        "voi_ci_method": stats.VOI_INTERVAL_METHOD,
-        "infer_voxels_per_s": float("nan"),
-        "postprocess_voxels_per_s": float("nan"),
-        "end_to_end_seconds": time.perf_counter() - t_start,
-        "peak_rss_mb": peak_rss_mb(),
-    }
-    write_json(run_dir / "metrics.json", {"rows": [row], "details": {}})
+    scored = score_test_segmentation(seg, test.labels, slab_sections=spec.slab_sections,
+                                     seed=seed, per_section=False)
+    nan = float("nan")
+    row = make_row(row_base(_ExternalPredictions(name, n_parameters), ds, spec, run_dir,
+                            {"train_seconds": nan}, EXTERNAL_FAMILY),
+                   "given", "", nan, scored,
+                   timings={"infer_voxels_per_s": nan, "postprocess_voxels_per_s": nan},
+                   t_start=t_start)
+    write_results(run_dir, [row], {}, {"given": scored.entries})
     store.add_rows([row])
     return RunOutcome(run_dir.name, run_dir, [row])

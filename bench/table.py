@@ -9,24 +9,44 @@ from typing import Any
 
 _NEGATIVE_ZERO = re.compile(r"-0[.,]?0*")
 
-# (column key, header, format)
-LEADERBOARD_COLUMNS: tuple[tuple[str, str, str], ...] = (
+Column = tuple[str, str, str]  # (row key, header, format)
+
+#: the columns before and after the scores (the scores come from metrics.spec.METRICS)
+_HEAD: tuple[Column, ...] = (
     ("method", "method", "{}"),
     ("family", "family", "{}"),
     ("postprocess", "post-proc", "{}"),
     ("param_value", "param", "{:g}"),
-    ("voi", "VOI", "{:.3f}"),
-    ("voi_split", "split", "{:.3f}"),
-    ("voi_merge", "merge", "{:.3f}"),
-    ("arand", "ARAND", "{:.3f}"),
-    ("cremi_score", "CREMI", "{:.3f}"),
-    ("nerl", "NERL", "{:.3f}"),
-    ("n_splits", "#splits", "{}"),
-    ("n_merges", "#merges", "{}"),
+)
+_TAIL: tuple[Column, ...] = (
     ("n_parameters", "params", "{:,}"),
     ("train_seconds", "train s", "{:.0f}"),
     ("infer_voxels_per_s", "infer vox/s", "{:,.0f}"),
 )
+
+
+def metric_columns(*, means: bool = False) -> tuple[Column, ...]:
+    """The leaderboard's score columns, from :func:`metrics.spec.leaderboard_metrics`;
+    ``means``: formats of means over seeds (the report's)."""
+    from metrics.spec import leaderboard_metrics
+
+    return tuple((m.key, m.label, (m.mean_fmt or m.fmt) if means else m.fmt)
+                 for m in leaderboard_metrics())
+
+
+def metric_note(note: str) -> str:
+    """``note`` (which describes the built-in scores) followed by one sentence per score
+    registered since (:func:`metrics.spec.register_metric`)."""
+    from metrics.spec import BUILTIN, METRICS
+
+    extra = [f" {m.label}: {m.description}; {m.better} is better." for k, m in METRICS.items()
+             if k not in BUILTIN and m.leaderboard]
+    return note + "".join(extra)
+
+
+def leaderboard_columns() -> tuple[Column, ...]:
+    """The columns of one run's rows as ``bench run`` and ``bench score`` print them."""
+    return (*_HEAD, *metric_columns(), *_TAIL)
 
 
 def format_cell(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -39,7 +59,11 @@ def format_cell(row: dict[str, Any], key: str, fmt: str) -> str:
 
 
 def format_rows(rows: Sequence[dict[str, Any]], *, markdown: bool = False,
-                columns=LEADERBOARD_COLUMNS) -> str:
+                columns: Sequence[Column] | None = None) -> str:
+    """``rows`` as an aligned text table, or Markdown; ``columns`` default to
+    :func:`leaderboard_columns`."""
+    if columns is None:
+        columns = leaderboard_columns()
     headers = [h for _, h, _ in columns]
     body = [[format_cell(r, k, f) for k, _, f in columns] for r in rows]
     if markdown:

@@ -25,11 +25,14 @@ from metrics.skeleton import (
     skeleton_scores,
     skeletonize,
 )
+from metrics.spec import METRICS, Metric, register_metric, unregister_metric
 from metrics.table import OverlapTable, from_entries, overlap_table
 from metrics.timing import ThroughputResult, measure, track
 
 __all__ = [
     "CONVENTIONS",
+    "METRICS",
+    "Metric",
     "OverlapTable",
     "RandScores",
     "SkeletonParams",
@@ -44,11 +47,13 @@ __all__ = [
     "measure",
     "overlap_table",
     "rand_scores",
+    "register_metric",
     "scores",
     "skeleton_errors",
     "skeleton_scores",
     "skeletonize",
     "track",
+    "unregister_metric",
     "voi",
     "voi_by_gt_label",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.pipeline import _slab_scores, _write_tables
+from bench.pipeline import slab_scores, write_tables
 from bench.results import OVERLAP_TABLES, ResultsStore, write_json
 
 
@@ -20,7 +20,7 @@ def _run(store: ResultsStore, run_id: str, seed: int, seg: np.ndarray, study: st
          method: str = "cad") -> None:
     """A finished run as `bench run` leaves it: a row, metrics.json and the overlap tables."""
     gt = _gt()
-    _, entries = _slab_scores(gt, seg, 2)
+    _, entries = slab_scores(gt, seg, 2)
     from bench import stats
 
     voi = float(stats.slab_tables(entries).voi())
@@ -30,7 +30,7 @@ def _run(store: ResultsStore, run_id: str, seed: int, seg: np.ndarray, study: st
            "param_value": 0.5, "voi": voi, "voi_split": voi / 2, "voi_merge": voi / 2,
            "arand": 0.1, "cremi_score": 0.1, "seed": seed, "study": study}
     write_json(store.run_dir(run_id) / "metrics.json", {"rows": [row], "details": {}})
-    _write_tables(store.run_dir(run_id) / OVERLAP_TABLES, {"waterz": entries})
+    write_tables(store.run_dir(run_id) / OVERLAP_TABLES, {"waterz": entries})
     store.add_rows([row])
 
 

@@ -63,7 +63,7 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def test_report_of_a_study_shows_mean_std_and_pairwise_verdicts(tmp_path):
-    from bench.pipeline import _slab_scores, _write_tables
+    from bench.pipeline import slab_scores, write_tables
     from bench.results import OVERLAP_TABLES
 
     store = ResultsStore(tmp_path)
@@ -72,8 +72,8 @@ def test_report_of_a_study_shows_mean_std_and_pairwise_verdicts(tmp_path):
         for method, family, seg in (("good", "3d", gt), ("bad", "2d", (gt + 1) // 2)):
             run_id = f"{method}-s{seed}"
             _fake_run(store, run_id, method, family, 0.0, 1e5)
-            slabs, entries = _slab_scores(gt, seg, 4)
-            _write_tables(store.run_dir(run_id) / OVERLAP_TABLES, {"waterz": entries})
+            slabs, entries = slab_scores(gt, seg, 4)
+            write_tables(store.run_dir(run_id) / OVERLAP_TABLES, {"waterz": entries})
             row = {**store.rows(run_id=run_id)[0], "study": "study-t", "seed": seed,
                    "voi": float(stats_voi(entries)) + 0.01 * seed}
             store.add_rows([row])

@@ -8,7 +8,7 @@ import pytest
 
 import metrics
 from bench import stats
-from bench.pipeline import _slab_bounds, _slab_scores
+from bench.pipeline import slab_bounds, slab_scores
 
 
 def _volume(seed: int, z: int = 12, size: int = 24) -> np.ndarray:
@@ -20,7 +20,7 @@ def _volume(seed: int, z: int = 12, size: int = 24) -> np.ndarray:
 
 
 def _tables(gt: np.ndarray, seg: np.ndarray) -> stats.SlabTables:
-    return stats.slab_tables(_slab_scores(gt, seg, 4)[1])
+    return stats.slab_tables(slab_scores(gt, seg, 4)[1])
 
 
 def _merged(gt: np.ndarray, pairs: int) -> np.ndarray:
@@ -29,9 +29,9 @@ def _merged(gt: np.ndarray, pairs: int) -> np.ndarray:
 
 
 def test_slabs_partition_the_volume_and_remainder_joins_the_last():
-    assert _slab_bounds(8, 4) == [(0, 4), (4, 8)]
-    assert _slab_bounds(10, 4) == [(0, 4), (4, 10)]
-    assert _slab_bounds(3, 4) == [(0, 3)]
+    assert slab_bounds(8, 4) == [(0, 4), (4, 8)]
+    assert slab_bounds(10, 4) == [(0, 4), (4, 10)]
+    assert slab_bounds(3, 4) == [(0, 3)]
 
 
 def test_whole_volume_voi_from_slab_tables_equals_evaluate():

@@ -113,7 +113,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     from bench import segment, stats
     from bench.affinity import LONG_RANGE_OFFSETS, affinities_from_labels
     from bench.data import load_dataset
-    from bench.pipeline import _slab_scores
+    from bench.pipeline import slab_scores
     from bench.registry import POSTPROCESSORS
 
     out: dict[str, Any] = {}
@@ -169,7 +169,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
                                     *[float(c["voi"]) for c in sel.curve]]
 
     out["results/row"] = _round_trip_row(out)
-    _, entries = _slab_scores(gt, segs["waterz"], 2)
+    _, entries = slab_scores(gt, segs["waterz"], 2)
     out["results/interval"] = [float(v) for v in
                                stats.voi_interval(stats.slab_tables(entries), seed=0)]
     return out

@@ -39,7 +39,8 @@ from bench.results import (
     load_overlap_tables,
     write_atomic,
 )
-from bench.table import format_cell, format_rows
+from bench.table import format_cell, format_rows, metric_columns, metric_note
+from metrics.spec import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +50,22 @@ RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
 ALPHA = 0.05
 
 #: the leaderboard's columns: method, seeds, VOI mean +- std, interval, rank, then the means
-SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("rank", "rank", "{}"),
-    ("method", "method", "{}"),
-    ("family", "family", "{}"),
-    ("postprocess", "post-proc", "{}"),
-    ("n_seeds", "seeds", "{}"),
-    ("voi_text", "VOI", "{}"),
-    ("voi_interval", "VOI 95% interval", "{}"),
-    ("voi_split", "split", "{:.3f}"),
-    ("voi_merge", "merge", "{:.3f}"),
-    ("arand", "ARAND", "{:.3f}"),
-    ("cremi_score", "CREMI", "{:.3f}"),
-    ("nerl", "NERL", "{:.3f}"),
-    ("n_splits", "#splits", "{:.4g}"),
-    ("n_merges", "#merges", "{:.4g}"),
-    ("param_value", "param", "{:g}"),
-    ("n_parameters", "params", "{:,}"),
-    ("train_seconds", "train s", "{:.0f}"),
-    ("infer_voxels_per_s", "infer vox/s", "{:,.0f}"),
-    ("split_hash", "split hash", "{}"),
-)
+#: (the score columns come from metrics.spec: bench.table.metric_columns)
+_SUMMARY_HEAD = (("rank", "rank", "{}"), ("method", "method", "{}"), ("family", "family", "{}"),
+                 ("postprocess", "post-proc", "{}"), ("n_seeds", "seeds", "{}"))
+_SUMMARY_VOI = (("voi_text", "VOI", "{}"), ("voi_interval", "VOI 95% interval", "{}"))
+_SUMMARY_TAIL = (("param_value", "param", "{:g}"), ("n_parameters", "params", "{:,}"),
+                 ("train_seconds", "train s", "{:.0f}"),
+                 ("infer_voxels_per_s", "infer vox/s", "{:,.0f}"),
+                 ("split_hash", "split hash", "{}"))
+
+
+def summary_columns() -> tuple[tuple[str, str, str], ...]:
+    scores = [c for col in metric_columns(means=True)
+              for c in (_SUMMARY_VOI if col[0] == "voi" else (col,))]
+    return (*_SUMMARY_HEAD, *scores, *_SUMMARY_TAIL)
+
+
 PAIRWISE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("comparison", "A vs B", "{}"),
     ("delta", "ΔVOI (A − B)", "{:+.3f}"),
@@ -128,10 +124,7 @@ def summarize_results(selected: pd.DataFrame) -> pd.DataFrame:
     summary = stats.summarize(selected, "voi", by=by)
     means = selected.groupby(list(by), dropna=False).agg(
         family=("family", "first"), split_hash=("split_hash", "first"),
-        voi_split=("voi_split", "mean"), voi_merge=("voi_merge", "mean"),
-        arand=("arand", "mean"), cremi_score=("cremi_score", "mean"),
-        nerl=("nerl", "mean"), erl_nm=("erl_nm", "mean"), n_splits=("n_splits", "mean"),
-        n_merges=("n_merges", "mean"), param_value=("param_value", "mean"),
+        **{k: (k, "mean") for k in METRICS if k != "voi"}, param_value=("param_value", "mean"),
         n_parameters=("n_parameters", "first"),
         train_seconds=("train_seconds", "mean"),
         infer_voxels_per_s=("infer_voxels_per_s", "mean"),
@@ -213,7 +206,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
     curves = {kind: load_curves(store.root, kind, leaderboard=latest, skipped=skipped)
               for kind in ("validation_curve", "per_section")}
 
-    md = ["# emseg-bench leaderboard", "", _NOTE, ""]
+    md = ["# emseg-bench leaderboard", "", metric_note(_NOTE), ""]
     html_parts = []
     for dataset, dsum in summary.groupby("dataset", sort=True):
         dsum = dsum.sort_values(["profile", "postprocess", "voi"])
@@ -233,7 +226,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         plots = [p for p in plots if p is not None]
         table_rows = records(dsum)
         md += [f"## {dataset}", "", format_rows(table_rows, markdown=True,
-                                                columns=SUMMARY_COLUMNS), ""]
+                                                columns=summary_columns()), ""]
         pair_rows = []
         for (ds, profile, pp), comp in comparisons.items():
             if ds != dataset:
@@ -249,7 +242,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
         errors_md, errors_html = worst_errors_section(store, drows, out_dir, stem, skipped)
         md += errors_md
-        html_parts.append(_html_section(dataset, table_rows, SUMMARY_COLUMNS, plots,
+        html_parts.append(_html_section(dataset, table_rows, summary_columns(), plots,
                                         pair_rows) + errors_html)
     write_atomic(out_dir / "leaderboard.md", "\n".join(md) + "\n")
     write_atomic(out_dir / "index.html", _html_page(html_parts))
@@ -312,5 +305,6 @@ td.cmd{text-align:left;color:#555;font-size:.8rem}
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>emseg-bench leaderboard</title><style>{style}</style></head><body>"
         "<h1>emseg-bench leaderboard</h1><p class='note'>"
-        + html.escape(_NOTE.replace("`", "")) + "</p>" + "".join(sections) + "</body></html>"
+        + html.escape(metric_note(_NOTE).replace("`", "")) + "</p>" + "".join(sections)
+        + "</body></html>"
     )
