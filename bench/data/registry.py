@@ -141,7 +141,8 @@ def register_dataset(name: str, info: DatasetInfo, loader: Loader,
         A :class:`bench.data.splits.SectionRanges` or :class:`bench.data.splits.FractionSplits`,
         or any callable ``splits(name, volumes) -> {"train"|"val"|"test": Split}``.
     """
-    _load_builtins()
+    # no loading of the other modules here: a built-in module registers while bench.data is
+    # still being imported; lookups (get_dataset, list_datasets) load everything first
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"dataset name {name!r}: use letters, digits, '_' and '-' only")
     if name in _ENTRIES:

@@ -100,8 +100,10 @@ class SectionRanges:
             need = max(s.stop if s.stop > s.start else s.start + 1
                        for s in splits.values() if s.volume == vol)
             if n < need:
-                ranges = ", ".join(f"{s.name} {s.start}-{s.stop - 1}"
-                                   for s in splits.values() if s.volume == vol)
+                ranges = ", ".join(
+                    f"{split} {start}-{'end' if stop is None else stop - 1}"
+                    for split, (v, start, stop) in self.ranges.items()
+                    if self._volume(dataset, v, volumes) == vol)
                 raise DataFormatError(
                     f"{source_of(volumes[vol], f'dataset {dataset!r} volume {vol!r}')}: {n} "
                     f"sections; {self.label} needs {need} ({ranges})")
