@@ -16,6 +16,7 @@ function called without arguments that does).
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -25,14 +26,11 @@ from typing import Any
 from bench.data.splits import SplitSpec, check_splits, describe_splits
 from bench.data.types import Volume
 
-#: modules that register the built-in datasets on import, in the order ``data list`` shows them
-_BUILTIN_MODULES = (
-    "bench.data.datasets.phantom",
-    "bench.data.datasets.cad_h5",
-    "bench.data.datasets.cremi",
-    "bench.data.datasets.snemi",
-    "bench.data.datasets.gala",
-)
+#: every module of this package registers its datasets on import (a new built-in dataset is
+#: one new module there, nothing else); ``data list`` shows these first, in this order
+_BUILTIN_PACKAGE = "bench.data.datasets"
+_BUILTIN_ORDER = tuple(f"{_BUILTIN_PACKAGE}.{m}"
+                       for m in ("phantom", "cad_h5", "cremi", "snemi", "gala"))
 ENTRY_POINT_GROUP = "emseg_bench.datasets"
 
 
@@ -170,8 +168,9 @@ def _load_builtins() -> None:
     if _state["loaded"]:
         return
     _state["loaded"] = True
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(_BUILTIN_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _ENTRIES:
             continue
@@ -190,10 +189,10 @@ def get_dataset(name: str) -> DatasetEntry | None:
 
 
 def _rank(entry: DatasetEntry) -> int:
-    """Built-in datasets in the order of :data:`_BUILTIN_MODULES` (whatever order the modules
+    """Built-in datasets in the order of :data:`_BUILTIN_ORDER` (whatever order the modules
     were imported in), then every other one in the order registered."""
     module = getattr(entry.loader, "__module__", "")
-    return _BUILTIN_MODULES.index(module) if module in _BUILTIN_MODULES else len(_BUILTIN_MODULES)
+    return _BUILTIN_ORDER.index(module) if module in _BUILTIN_ORDER else len(_BUILTIN_ORDER)
 
 
 def _ordered() -> list[DatasetEntry]:

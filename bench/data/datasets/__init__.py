@@ -1,5 +1,8 @@
 """The built-in datasets, one module per file layout; each registers its datasets on import.
 
+The registry imports every module of this package on its first lookup, so a new built-in
+dataset is one new module here and nothing else.
+
 - :mod:`~bench.data.datasets.phantom`: ``synthetic``, the embedded generated phantom;
 - :mod:`~bench.data.datasets.cad_h5`: the CAD code's layout (``*_inputs.h5`` /
   ``*_labels.h5``, key ``main``): ``wafer4``, and the reader the others fall back on;
