@@ -21,10 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from bench.data.splits import SplitSpec, check_splits, describe_splits
-from bench.data.types import Volume
+from bench.data.types import Dataset, Volume
 
 #: every module of this package registers its datasets on import (a new built-in dataset is
 #: one new module there, nothing else); ``data list`` shows these first, in this order
@@ -218,10 +217,8 @@ def fetch_command(dataset: str, data_root: str | None = None) -> str | None:
     return f"python -m bench data fetch {' '.join(entry.info.sources)}{root}"
 
 
-def build(name: str, entry: DatasetEntry, context: LoadContext) -> Any:
-    """Load ``entry`` and cut its splits (a :class:`bench.data.types.Dataset`)."""
-    from bench.data.types import Dataset
-
+def build(name: str, entry: DatasetEntry, context: LoadContext) -> Dataset:
+    """Load ``entry`` and cut its splits."""
     volumes = dict(entry.loader(context))
     splits = check_splits(name, entry.splits(name, volumes), volumes)
     return Dataset(name, volumes, splits, entry.info.description)
