@@ -1,7 +1,13 @@
-"""Open a label volume given as ``FILE[:KEY]`` (HDF5, zarr, TIFF, NPY) for evaluation.
+"""The one reader of volume files in the project: ``FILE[:KEY...]`` specs and a lazy opener.
 
-HDF5 and zarr arrays are returned lazily (read block by block by :func:`metrics.evaluate`); TIFF
-is read into memory; ``.npy`` is memory-mapped.
+Every part that reads an array from a file goes through here: the metrics command line
+(``--gt``/``--seg``), the dataset loaders (:mod:`bench.data`) and the blockwise runner. It lives
+in ``metrics`` because that is the lowest layer (it imports nothing of ``bench``), so all of them
+can use it.
+
+Containers: HDF5 (``.h5``, ``.hdf``, ``.hdf5``, ``.cremi``) and zarr (a ``.zarr`` directory, v2
+or v3) are opened lazily; TIFF stacks (``.tif``/``.tiff``) are read whole (a single 2D page
+becomes one section); ``.npy`` is memory-mapped (never unpickled).
 """
 
 from __future__ import annotations
@@ -12,82 +18,193 @@ from typing import Any
 
 import numpy as np
 
-HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".cremi")
+HDF5_SUFFIXES = (".h5", ".hdf", ".hdf5", ".cremi")
+ZARR_SUFFIXES = (".zarr",)
 TIFF_SUFFIXES = (".tif", ".tiff")
+NPY_SUFFIXES = (".npy",)
+#: every container suffix a spec's path may end with
+SUFFIXES = HDF5_SUFFIXES + ZARR_SUFFIXES + TIFF_SUFFIXES + NPY_SUFFIXES
 #: dataset tried first when no key is given (CREMI layout)
 DEFAULT_KEYS = ("volumes/labels/neuron_ids", "labels", "segmentation", "seg", "gt")
 
 
-def split_spec(spec: str) -> tuple[Path, str | None]:
-    """``"a.h5:volumes/labels"`` -> (Path("a.h5"), "volumes/labels"); an existing path wins."""
-    if Path(spec).exists() or ":" not in spec:
-        return Path(spec), None
-    path, key = spec.rsplit(":", 1)
-    return Path(path), key or None
+class DataFormatError(ValueError):
+    """A data file exists but does not hold what the benchmark expects."""
 
 
-def _pick_key(name: str, keys: list[str], key: str | None, path: Path) -> str:
+def split_spec(spec: str | Path) -> tuple[Path, tuple[str, ...]]:
+    """Split ``FILE[:KEY[:KEY...]]`` into the file and its keys.
+
+    The file part ends at the first container suffix followed by ``:`` (so keys may hold
+    ``/`` and the path may hold ``:`` before it); a spec naming an existing path is that path
+    with no keys; otherwise a spec with an unknown suffix splits at its last ``:``. An empty
+    key (``a.h5:``) is kept as ``""`` so callers can tell "no key" from "empty key".
+
+    >>> split_spec("a.h5:volumes/raw:volumes/labels")
+    (PosixPath('a.h5'), ('volumes/raw', 'volumes/labels'))
+    """
+    spec = str(spec)
+    if Path(spec).exists():
+        return Path(spec), ()
+    lowered = spec.lower()
+    hits = [i + len(suffix) for suffix in SUFFIXES
+            if (i := lowered.find(suffix + ":")) >= 0]
+    if hits:
+        end = min(hits)
+        return Path(spec[:end]), tuple(spec[end + 1:].split(":"))
+    if ":" in spec:
+        path, key = spec.rsplit(":", 1)
+        return Path(path), (key,)
+    return Path(spec), ()
+
+
+def container_kind(path: Path, what: str = "") -> str:
+    """``"h5"``, ``"zarr"``, ``"tif"`` or ``"npy"`` for ``path``; a clear error otherwise."""
+    name = path.name.lower()
+    if name.endswith(HDF5_SUFFIXES):
+        return "h5"
+    if name.endswith(TIFF_SUFFIXES):
+        return "tif"
+    if name.endswith(NPY_SUFFIXES):
+        return "npy"
+    if name.endswith(ZARR_SUFFIXES) or (path.is_dir() and any(
+            (path / marker).exists() for marker in (".zgroup", "zarr.json", ".zarray"))):
+        return "zarr"
+    raise DataFormatError(
+        f"{what}{path}: unknown format; expected HDF5 ({', '.join(HDF5_SUFFIXES)}), zarr (.zarr), "
+        f"TIFF ({', '.join(TIFF_SUFFIXES)}) or .npy")
+
+
+def open_h5(path: str | Path, what: str = ""):
+    """``h5py.File(path, "r")``, with an error naming the file when it is not readable HDF5
+    (zero bytes, truncated, corrupt, or another format)."""
+    import h5py
+
+    path = Path(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:  # h5py's message names neither the file nor the option
+        if not path.exists():
+            raise FileNotFoundError(f"{what}{path}: file not found") from None
+        raise DataFormatError(
+            f"{what}{path}: cannot be read as HDF5 ({path.stat().st_size} bytes; corrupt, "
+            f"truncated or not an HDF5 file): {exc}") from None
+
+
+def _pick_key(keys: list[str], key: str | None, default_keys: tuple[str, ...] | None,
+              path: Path, what: str) -> str:
     if key is not None:
-        if key not in keys:
-            raise KeyError(f"{path}: no array {key!r}; arrays: {', '.join(keys) or 'none'}")
+        if key.strip("/") not in keys:
+            raise KeyError(f"{what}{path}: no array {key!r}; arrays in the file: "
+                           f"{', '.join(keys) or 'none'}")
         return key
-    for k in DEFAULT_KEYS:
+    if default_keys is None:
+        raise DataFormatError(f"{what}{path}: an array key is needed (e.g. 'main' or "
+                              f"'volumes/raw'); arrays in the file: {', '.join(keys) or 'none'}")
+    for k in default_keys:
         if k in keys:
             return k
     if len(keys) == 1:
         return keys[0]
-    raise ValueError(
-        f"{path}: holds several arrays, say which one as {name} FILE:KEY; arrays: {', '.join(keys)}"
-    )
+    raise DataFormatError(f"{what}{path}: holds several arrays, say which one as FILE:KEY; "
+                          f"arrays: {', '.join(keys)}")
 
 
-def _resolution_from_attrs(*attr_sets: Any) -> tuple[float, float, float] | None:
-    for attrs in attr_sets:
-        for name in ("resolution", "resolution_nm"):
-            if name in attrs:
-                res = tuple(float(v) for v in np.asarray(attrs[name]).ravel())
-                if len(res) == 3:
-                    return res
+def _attrs_along(root: Any, key: str) -> dict[str, Any]:
+    """The attributes of the root, of every group on the way to ``key`` and of the array
+    itself, merged so that the innermost wins (a ``resolution`` stored on any is found)."""
+    attrs = dict(root.attrs)
+    parts = key.strip("/").split("/")
+    for depth in range(1, len(parts) + 1):
+        attrs.update(dict(root["/".join(parts[:depth])].attrs))
+    return attrs
+
+
+def open_array(path: str | Path, key: str | None = None, *,
+               default_keys: tuple[str, ...] | None = None,
+               what: str = "") -> tuple[Any, dict[str, Any]]:
+    """Open array ``key`` of the file ``path`` lazily; return ``(array, attributes)``.
+
+    Parameters
+    ----------
+    path
+        HDF5, zarr, TIFF or ``.npy`` file.
+    key
+        The array inside an HDF5 file or zarr group (ignored for TIFF and ``.npy``).
+    default_keys
+        When ``key`` is None: the keys tried in turn, then the only array of the file. None
+        (the default) requires a key.
+    what
+        Prefix of every error message (e.g. ``"--gt: "``), naming the option the file came from.
+
+    Returns
+    -------
+    array, attributes
+        The array (h5py / zarr arrays stay lazy, the file stays open for them) and the merged
+        attributes of the container, its groups and the array (innermost wins).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}{path}: file not found")
+    kind = container_kind(path, what)
+    if kind == "tif":
+        import tifffile
+
+        arr = np.asarray(tifffile.imread(path))
+        return (arr[None] if arr.ndim == 2 else arr), {}
+    if kind == "npy":
+        return np.load(path, mmap_mode="r", allow_pickle=False), {}
+    if kind == "h5":
+        import h5py
+
+        f = open_h5(path, what)
+        keys: list[str] = []
+        f.visititems(lambda n, o: keys.append(n) if isinstance(o, h5py.Dataset) else None)
+        try:
+            name = _pick_key(keys, key, default_keys, path, what)
+        except (KeyError, ValueError):
+            f.close()
+            raise
+        return f[name], _attrs_along(f, name)  # the open file serves the lazy reads
+    import zarr
+
+    node = zarr.open(str(path), mode="r")
+    if not isinstance(node, zarr.Group):
+        if key:
+            raise DataFormatError(f"{what}{path}: is a single zarr array; drop the :{key}")
+        return node, dict(node.attrs)
+    top = list(node.array_keys())
+    if key is None:
+        name = _pick_key(top, None, default_keys, path, what)
+    else:
+        name = key.strip("/")
+        if not isinstance(node.get(name), zarr.Array):
+            raise KeyError(f"{what}{path}: no array {key!r}; arrays at the top level: "
+                           f"{', '.join(top) or 'none'}")
+    return node[name], _attrs_along(node, name)
+
+
+def resolution_of(attrs: dict[str, Any]) -> tuple[float, float, float] | None:
+    """The ``resolution`` (or ``resolution_nm``) attribute as (z, y, x) nm, None if absent."""
+    for name in ("resolution", "resolution_nm"):
+        if name in attrs:
+            res = tuple(float(v) for v in np.asarray(attrs[name]).ravel())
+            if len(res) == 3:
+                return res
     return None
 
 
 def open_labels(spec: str, stack: ExitStack, name: str = "--gt"):
-    """Open ``spec``; returns ``(array, resolution_nm or None)``. Files close with ``stack``."""
-    path, key = split_spec(spec)
+    """Open the label volume ``spec`` (``FILE[:KEY]``) given as option ``name``; returns
+    ``(array, resolution_nm or None)``. HDF5 files close with ``stack``."""
+    path, keys = split_spec(spec)
+    if len(keys) > 1:
+        raise ValueError(f"{name}: {spec!r} names {len(keys)} keys; expected FILE[:KEY]")
     if not path.exists():
         raise FileNotFoundError(f"{name}: {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix in HDF5_SUFFIXES or path.name.endswith(".cremi.h5"):
-        import h5py
-
-        try:
-            f = stack.enter_context(h5py.File(path, "r"))
-        except OSError as exc:  # h5py's message names neither the file nor the option
-            raise ValueError(
-                f"{name}: {path} cannot be read as HDF5 ({path.stat().st_size} bytes; corrupt, "
-                f"truncated or not an HDF5 file): {exc}") from None
-        keys: list[str] = []
-        f.visititems(lambda k, o: keys.append(k) if isinstance(o, h5py.Dataset) else None)
-        ds = f[_pick_key(name, keys, key, path)]
-        return ds, _resolution_from_attrs(ds.attrs, ds.parent.attrs, f.attrs)
-    if suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists():
-        import zarr
-
-        node = zarr.open(str(path), mode="r")
-        if hasattr(node, "shape"):
-            if key is not None:
-                raise ValueError(f"{name}: {path} is a single zarr array; drop the :{key}")
-            return node, _resolution_from_attrs(node.attrs)
-        keys = [k for k, _ in node.arrays()] if key is None else [key]
-        arr = node[_pick_key(name, keys, key, path)]
-        return arr, _resolution_from_attrs(arr.attrs, node.attrs)
-    if suffix in TIFF_SUFFIXES:
-        import tifffile
-
-        return tifffile.imread(path), None
-    if suffix == ".npy":
-        return np.load(path, mmap_mode="r", allow_pickle=False), None
-    raise ValueError(
-        f"{name}: unsupported file type {path.name!r}; expected HDF5 (.h5/.hdf5), zarr, TIFF, "
-        ".npy"
-    )
+    arr, attrs = open_array(path, (keys[0] or None) if keys else None, default_keys=DEFAULT_KEYS,
+                            what=f"{name}: ")
+    file = getattr(arr, "file", None)
+    if file is not None and hasattr(file, "close"):  # h5py: close with the caller's stack
+        stack.callback(file.close)
+    return arr, resolution_of(attrs)

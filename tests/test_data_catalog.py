@@ -17,7 +17,8 @@ def test_synthetic_smoke_splits_and_cache():
     s = ds.splits
     assert (s["train"].start, s["train"].stop, s["val"].stop, s["test"].stop) == (0, 12, 16, 24)
     assert ds.split("test").shape[0] >= 8
-    assert load_dataset("synthetic", profile="smoke", seed=0) is ds  # cached
+    again = load_dataset("synthetic", profile="smoke", seed=0)  # the volume is cached
+    assert again.volumes["volume"] is ds.volumes["volume"] and again.splits == ds.splits
     assert ds.split_hash() == load_dataset("synthetic", profile="smoke", seed=1).split_hash()
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         load_dataset("synthetic", profile="huge")

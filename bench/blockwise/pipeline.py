@@ -41,7 +41,7 @@ class LazyArray:
     process (h5py datasets themselves cannot be sent to other processes)."""
 
     def __init__(self, path: str | Path, key: str | None = None):
-        from bench.data.loaders import open_array
+        from metrics.io import open_array
 
         self.path = str(path)
         self.key = key
@@ -53,7 +53,7 @@ class LazyArray:
 
     def _open(self) -> Any:
         if self._array is None:
-            from bench.data.loaders import open_array
+            from metrics.io import open_array
 
             self._array, _ = open_array(self.path, self.key)
         return self._array
@@ -67,10 +67,13 @@ class LazyArray:
 
 def _open_raw(raw: Any, raw_key: str | None) -> Any:
     if isinstance(raw, (str, Path)):
-        path = str(raw)
-        if raw_key is None and ":" in Path(path).name:  # "file.h5:volumes/raw"
-            head, _, raw_key = path.rpartition(":")
-            path = head
+        from metrics.io import split_spec
+
+        path, keys = split_spec(raw)  # "file.h5:volumes/raw", the project's one spec parser
+        if len(keys) > 1:
+            raise ValueError(f"raw: {str(raw)!r} names {len(keys)} keys; expected FILE[:KEY]")
+        if raw_key is None and keys:
+            raw_key = keys[0] or None
         raw = LazyArray(path, raw_key)
     shape = tuple(getattr(raw, "shape", ()))
     if len(shape) != 3 or np.dtype(getattr(raw, "dtype", object)) != np.uint8:

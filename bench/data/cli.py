@@ -28,7 +28,7 @@ def _print_source(source, root: Path, indent: str = "  ", also: tuple[str, ...] 
 def _cmd_list(args: argparse.Namespace) -> int:
     from bench.data import list_datasets
     from bench.data.fetch import resolve_data_root
-    from bench.data.sources import DATASET_SOURCES, SOURCES
+    from bench.data.sources import SOURCES
 
     root = resolve_data_root(args.data_root)
     print(f"data root: {root} (--data-root, else $EMSEG_BENCH_DATA, else the user cache folder)")
@@ -42,11 +42,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  files under --data-root: {files}")
         if info.alternatives:
             print(f"  also accepted: {', '.join(info.alternatives)}")
-        for name in DATASET_SOURCES.get(info.name, ()):
+        for name in info.sources:
             _print_source(SOURCES[name], root, also=info.expected_files)
     print("any file: path.h5:raw_key:labels_key (also .zarr; path.hdf alone = CREMI format; "
           "raw.tif:labels.tif); a relative path is looked up in the data root")
-    listed = {n for names in DATASET_SOURCES.values() for n in names}
+    listed = {n for info in list_datasets() for n in info.sources}
     extra = [s for s in SOURCES.values() if s.kind == "dataset" and s.name not in listed]
     if extra:
         print("more real data (bench data fetch NAME, then use as a file spec):")

@@ -1,6 +1,7 @@
 """Readers for the formats EM data is released in, with checks at the door.
 
-Supported containers (all return lazy arrays when no conversion is needed):
+Files are opened by :func:`metrics.io.open_array`, the project's one opener (all containers
+return lazy arrays when no conversion is needed):
 
 - HDF5 (``.h5``, ``.hdf``, ``.hdf5``): any key; the CAD layout uses key ``main``, the official
   CREMI files ``volumes/raw`` and ``volumes/labels/neuron_ids`` with a ``resolution`` attribute.
@@ -25,32 +26,18 @@ from typing import Any
 import numpy as np
 
 from bench.data.types import Volume
+from metrics.io import (  # the one opener of volume files, shared with metrics and blockwise
+    HDF5_SUFFIXES,
+    TIFF_SUFFIXES,
+    DataFormatError,
+    open_array,
+    open_h5,
+)
 
-H5_SUFFIXES = (".h5", ".hdf", ".hdf5")
-TIF_SUFFIXES = (".tif", ".tiff")
+H5_SUFFIXES = HDF5_SUFFIXES
+TIF_SUFFIXES = TIFF_SUFFIXES
 CREMI_RAW = "volumes/raw"
 CREMI_LABELS = "volumes/labels/neuron_ids"
-
-
-class DataFormatError(ValueError):
-    """A data file exists but does not hold what the benchmark expects."""
-
-
-def open_h5(path: str | Path):
-    """``h5py.File(path, "r")``, with an error naming the file when it is not readable HDF5
-    (zero bytes, truncated, corrupt, or another format)."""
-    import h5py
-
-    path = Path(path)
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: file not found") from None
-        size = path.stat().st_size
-        raise DataFormatError(
-            f"{path}: cannot be read as HDF5 ({size} bytes; corrupt, truncated or not an HDF5 "
-            f"file): {exc}") from None
 
 
 class AsUint64:
@@ -75,66 +62,6 @@ class AsUint64:
 
     def __len__(self) -> int:
         return self.shape[0]
-
-
-def _kind(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(H5_SUFFIXES):
-        return "h5"
-    if name.endswith(TIF_SUFFIXES):
-        return "tif"
-    if name.endswith(".zarr") or (path.is_dir() and (
-            (path / ".zgroup").exists() or (path / "zarr.json").exists()
-            or (path / ".zarray").exists())):
-        return "zarr"
-    raise DataFormatError(
-        f"{path}: unknown format; expected HDF5 ({', '.join(H5_SUFFIXES)}), zarr (.zarr) or "
-        f"TIFF ({', '.join(TIF_SUFFIXES)})"
-    )
-
-
-def open_array(path: str | Path, key: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Open array ``key`` of ``path`` lazily; return ``(array, attributes)``.
-
-    The attributes merge the container's root attributes with the array's own (the array's
-    win), so a ``resolution`` stored on either is found. TIFF stacks are read into memory and
-    have no attributes; ``key`` is ignored for them.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    kind = _kind(path)
-    if kind == "tif":
-        import tifffile
-
-        arr = np.asarray(tifffile.imread(path))
-        if arr.ndim == 2:
-            arr = arr[None]
-        return arr, {}
-    if key is None:
-        raise DataFormatError(f"{path}: an array key is needed (e.g. 'main' or 'volumes/raw')")
-    if kind == "h5":
-        import h5py
-
-        f = open_h5(path)
-        if key not in f or not isinstance(f[key], h5py.Dataset):
-            found = []
-            f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)
-            f.close()
-            raise KeyError(f"{path}: no dataset {key!r}; datasets in the file: {found}")
-        ds = f[key]  # keeps the file open for lazy reads
-        attrs = {**dict(f.attrs), **dict(ds.attrs)}
-        return ds, attrs
-    import zarr
-
-    root = zarr.open(str(path), mode="r")
-    try:
-        arr = root[key] if isinstance(root, zarr.Group) else root
-    except KeyError:
-        names = list(root.array_keys()) if isinstance(root, zarr.Group) else []
-        raise KeyError(f"{path}: no array {key!r}; arrays at the top level: {names}") from None
-    root_attrs = dict(root.attrs) if isinstance(root, zarr.Group) else {}
-    return arr, {**root_attrs, **dict(arr.attrs)}
 
 
 def check_raw(array: Any, source: str) -> Any:

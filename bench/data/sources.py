@@ -239,12 +239,6 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 )}
 
 #: the catalog dataset -> the fetch names that provide it
-DATASET_SOURCES: dict[str, tuple[str, ...]] = {
-    "wafer4": ("wafer4",), "cremiA": ("cremiA",), "cremiB": ("cremiB",),
-    "cremiC": ("cremiC",), "ac3ac4": ("ac3ac4",),
-}
-
-
 def get_source(name: str) -> Source:
     """The registry entry ``name`` (``cremiA``, ``official:wafer4``, ...), with an error that
     lists the valid names."""
@@ -254,12 +248,3 @@ def get_source(name: str) -> Source:
     if name.lower() in lowered:  # official:cremia, CREMIA: forgiving on case only
         return SOURCES[lowered[name.lower()]]
     raise KeyError(f"unknown fetch name {name!r}; valid: {', '.join(SOURCES)}")
-
-
-def fetch_command(dataset: str, data_root: str | None = None) -> str | None:
-    """The ``bench data fetch`` command that provides catalog dataset ``dataset``, or None."""
-    names = DATASET_SOURCES.get(dataset)
-    if not names:
-        return None
-    root = f" --data-root {data_root}" if data_root else ""
-    return f"python -m bench data fetch {' '.join(names)}{root}"

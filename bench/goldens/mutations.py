@@ -26,7 +26,7 @@ CATALOGUE: tuple[Mutation, ...] = (
     Mutation("phantom-warp", "phantom", "bench/data/synthetic.py",
              "warp_px: float = 4.0", "warp_px: float = 4.5",
              "the phantom's boundary warp 12 % stronger"),
-    Mutation("split-val-fraction", "splits", "bench/data/catalog.py",
+    Mutation("split-val-fraction", "splits", "bench/data/splits.py",
              "round(0.15 * n_sections)", "round(0.2 * n_sections)",
              "validation takes 20 % of the synthetic sections instead of 15 %"),
     Mutation("sampler-last-offset", "sampler", "bench/train/sampler.py",
