@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from bench import progress
-    from bench.errors import BenchError
+    from bench.exceptions import BenchError
 
     try:
         progress.mode()  # a bad BENCH_PROGRESS fails here, before any work

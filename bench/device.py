@@ -7,7 +7,7 @@ import contextlib
 
 import torch
 
-from bench.errors import BenchError
+from bench.exceptions import BenchError
 
 #: the device types a run can use
 DEVICE_TYPES = ("cpu", "cuda")

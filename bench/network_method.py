@@ -22,7 +22,7 @@ Everything the harness needs beyond training is read from the recipe (a YAML fil
 - blockwise context (:meth:`block_context`): one section before plus ``infer_overlap`` pixels for
   section pairs, half the inference window for 3D networks;
 - ``python -m bench perf infer``: the ``paper`` profile with the recipe's ``perf`` mapping on top
-  (:meth:`~bench.train.method.RecipeMethod.perf_overrides`);
+  (:meth:`~bench.train.recipe_method.RecipeMethod.perf_overrides`);
 - ``python -m bench check``: the ``smoke`` profile with the recipe's ``check`` mapping on top.
 
 Affinities follow :class:`bench.method.Method`: float32 ``(C, Z, Y, X)`` in [0, 1], channel order
@@ -42,7 +42,7 @@ from bench.infer import embedding_affinity_fn, predict_section_pairs, predict_sl
 from bench.method import check_raw
 from bench.train.augment import AugmentConfig
 from bench.train.loop import recalibrate_batchnorm
-from bench.train.method import RecipeMethod
+from bench.train.recipe_method import RecipeMethod
 from bench.train.sampler import PatchSampler
 from bench.train.steps import net3d_step_fn
 

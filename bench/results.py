@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.atomic import write_atomic, write_json  # noqa: F401  (re-exported for callers)
 from bench.columns import COLUMNS, schema
-from bench.errors import BenchError
+from bench.exceptions import BenchError
 
 if TYPE_CHECKING:
     import pandas as pd

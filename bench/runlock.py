@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.exceptions import BenchError
 
 LOCK_NAME = ".lock"
 

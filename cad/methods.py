@@ -20,12 +20,9 @@ from bench.nets.ynet import YNetStudent
 from bench.network_method import SectionPairMethod
 from bench.registry import register_method
 from cad.checkpoint import load_official_student
-from cad.train import CAD_COLUMNS, cad_step_fn
+from cad.train import CAD_COLUMNS, CAD_RECIPE, cad_step_fn
 
 __all__ = ["CAD_RECIPE", "CADMethod", "CADNoDistillMethod", "CADNoFGIMethod"]
-
-#: the recipe of ``cad`` and its ablations (``variants`` in the file)
-CAD_RECIPE = Path(__file__).parent / "configs" / "cad.yaml"
 
 
 @register_method

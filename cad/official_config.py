@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from bench.train.recipe import load_recipe
-from cad.methods import CAD_RECIPE
+from cad.train import CAD_RECIPE
 
 __all__ = ["looks_official", "official_overrides", "overrides_from_files", "recipe_from_official"]
 

@@ -31,6 +31,7 @@ come out too high (merges).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,7 +50,10 @@ from bench.train.sampler import PatchSampler
 from bench.train.steps import student_pair
 from cad.losses import MODES, cross_loss, fgi_loss, fgi_terms, teacher_distill_targets
 
-__all__ = ["CAD_COLUMNS", "cad_step_fn", "student_pairs"]
+__all__ = ["CAD_COLUMNS", "CAD_RECIPE", "cad_step_fn", "student_pairs"]
+
+#: the recipe of ``cad`` and its ablations (``variants`` in the file), which the step reads
+CAD_RECIPE = Path(__file__).parent / "configs" / "cad.yaml"
 
 CAD_COLUMNS = ["loss", "loss_3d", "loss_slice", "loss_cross", "loss_int", "distill_on"]
 

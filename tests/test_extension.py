@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.external import score_affinities
 from bench.method import Method, MethodDefinitionError
 from bench.results import ResultsStore
-from bench.score import score_affinities
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -365,12 +365,12 @@ def test_score_refuses_the_name_of_a_registered_method(tmp_path, capsys, name):
 
 @pytest.mark.parametrize("name", ["", " ", "a/b", "../x", ".hidden", "x" * 65, "tab\tname"])
 def test_score_refuses_odd_names_before_loading_data(tmp_path, capsys, monkeypatch, name):
-    import bench.score
+    import bench.external
 
     def no_data(*args, **kwargs):
         raise AssertionError("the dataset was loaded before the name was checked")
 
-    monkeypatch.setattr(bench.score, "load_dataset", no_data)
+    monkeypatch.setattr(bench.external, "load_dataset", no_data)
     code = main(["score", "--dataset", "synthetic", "--name", name, "--affinities",
                  str(tmp_path / "affs.h5"), "--results", str(tmp_path / "results")])
     assert code == 2

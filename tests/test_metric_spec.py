@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.results import COLUMNS, ResultsStore
-from bench.table import format_rows, leaderboard_columns
+from bench.text_tables import format_rows, leaderboard_columns
 from metrics.spec import METRICS, Metric, register_metric, unregister_metric
 
 #: the results table's columns as of b8f1abb (before the specification): the derived schema

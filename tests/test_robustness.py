@@ -361,7 +361,7 @@ def test_interrupted_run_prints_the_resume_command(stub, tmp_path, capsys):
 
 def test_voi_of_a_perfect_match_is_plus_zero_and_never_printed_negative():
     import metrics
-    from bench.table import format_rows
+    from bench.text_tables import format_rows
 
     gt = np.arange(2 * 4 * 4, dtype=np.uint64).reshape(2, 4, 4) // 8 + 1
     scores = metrics.evaluate(gt, gt)

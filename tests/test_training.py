@@ -20,8 +20,8 @@ from bench.data.types import Volume
 from bench.registry import create_method, list_methods
 from bench.train.augment import AugmentConfig, augment
 from bench.train.loop import CHECKPOINT_NAME, LOG_NAME
-from bench.train.method import MODEL_NAME, affinity_agreement
 from bench.train.recipe import load_recipe
+from bench.train.recipe_method import MODEL_NAME, affinity_agreement
 from bench.train.targets import seg_widen_border
 from cad.methods import CAD_RECIPE
 from cad.official_config import official_overrides, recipe_from_official

@@ -9,14 +9,14 @@ Conventions: raw ``(Z, Y, X)`` uint8; affinities float32 ``(3, Z, Y, X)``, chann
 """
 
 from bench.blockwise.blocks import Block, as_context, make_blocks
-from bench.blockwise.engine import RunStats, run_blocks
-from bench.blockwise.pipeline import (
+from bench.blockwise.chain import (
     LazyArray,
     evaluate_blockwise,
     predict_blockwise,
     run_blockwise,
     segment_blockwise,
 )
+from bench.blockwise.engine import RunStats, run_blocks
 from bench.blockwise.predict import (
     INTENSITY_PREDICTOR,
     BlockPredictor,

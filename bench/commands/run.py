@@ -187,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
 def _main(args: argparse.Namespace) -> int:
     from bench.pipeline import TrainingStopped, load_spec, run
     from bench.results import ResultsStore, validate_run_id
-    from bench.table import format_rows
+    from bench.text_tables import format_rows
     from bench.threads import set_threads
 
     store = ResultsStore(args.results)

@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from bench.external import score_affinities, score_segmentation
     from bench.results import ResultsStore
-    from bench.score import score_affinities, score_segmentation
-    from bench.table import format_rows
+    from bench.text_tables import format_rows
 
     store = ResultsStore(args.results)
     common = dict(profile=args.profile, data_root=args.data_root, seed=args.seed,

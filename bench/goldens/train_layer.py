@@ -1,7 +1,8 @@
 """Training goldens: every method trains :data:`STEPS` steps on the committed crop.
 
 Each method's recipe is its ``smoke`` profile on CPU in float32 (``amp: false``), with
-``iters`` = :data:`STEPS`; :meth:`~bench.train.method.RecipeMethod.fit` seeds Python, NumPy and
+``iters`` = :data:`STEPS`; :meth:`~bench.train.recipe_method.RecipeMethod.fit` seeds Python,
+NumPy and
 torch from the recipe's ``seed`` and builds the networks after seeding, so the initialisation,
 the patch sampler, the augmentations and every other random stream are fixed. The training
 volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA

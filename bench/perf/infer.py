@@ -5,7 +5,7 @@ the superhuman 3D U-Net (official sliding window: the paper recipe's window and 
 CREMI/wafer4 padding, Gaussian blending) and the MALA valid-conv U-Net; any registered network
 method can be named with ``--methods``. Each method is built through the registry
 (:func:`bench.registry.create_method`) with its ``paper`` profile and the recipe's ``perf``
-mapping on top (:meth:`bench.train.method.RecipeMethod.perf_overrides`), randomly initialised
+mapping on top (:meth:`bench.train.recipe_method.RecipeMethod.perf_overrides`), randomly initialised
 (throughput does not depend on the weights), and runs its own ``predict`` on the same seeded
 random uint8 volume. Reported: the fastest of ``--repeats`` wall times (run round-robin) of the
 whole prediction (reading, padding, windows, blending and affinities included: what a user waits
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def timeable_methods() -> list[str]:
     """Registered methods that can be timed untrained: those with a recipe and its ``perf``
-    overrides (:class:`bench.train.method.RecipeMethod`)."""
+    overrides (:class:`bench.train.recipe_method.RecipeMethod`)."""
     return [e.name for e in REGISTRY.list() if callable(getattr(e.cls, "perf_overrides", None))]
 
 

@@ -39,7 +39,7 @@ from bench.results import (
     load_overlap_tables,
     write_atomic,
 )
-from bench.table import format_cell, format_rows, metric_columns, metric_note
+from bench.text_tables import format_cell, format_rows, metric_columns, metric_note
 from metrics.spec import METRICS
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ RESULT_KEY = ["dataset", "profile", "postprocess", "split", "method"]
 ALPHA = 0.05
 
 #: the leaderboard's columns: method, seeds, VOI mean +- std, interval, rank, then the means
-#: (the score columns come from metrics.spec: bench.table.metric_columns)
+#: (the score columns come from metrics.spec: bench.text_tables.metric_columns)
 _SUMMARY_HEAD = (("rank", "rank", "{}"), ("method", "method", "{}"), ("family", "family", "{}"),
                  ("postprocess", "post-proc", "{}"), ("n_seeds", "seeds", "{}"))
 _SUMMARY_VOI = (("voi_text", "VOI", "{}"), ("voi_interval", "VOI 95% interval", "{}"))

@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.registry import POSTPROCESSORS
 from bench.segment.base import PostProcessor
-from bench.segment.stats import measure
+from bench.segment.timing import measure
 
 
 def create_postprocessor(method: str, **params: Any) -> PostProcessor:
@@ -42,7 +42,7 @@ def segment(
         ``"waterz"``, ``"lmc"`` or ``"mws"`` (see ``bench.registry.POSTPROCESSORS``).
     return_stats
         Also return a dict with ``seconds``, ``seconds_per_megavoxel`` and peak memory
-        (``peak_rss_mb``, ``peak_increase_mb``; see :mod:`bench.segment.stats`).
+        (``peak_rss_mb``, ``peak_increase_mb``; see :mod:`bench.segment.timing`).
     **params
         The swept parameter (``threshold``, ``beta``, ``bias``) and fixed ones.
 

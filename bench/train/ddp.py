@@ -40,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from bench.data import generate_synthetic
 from bench.registry import METHODS
 from bench.train.loop import make_adam, run_training, seed_everything
-from bench.train.method import RecipeMethod
+from bench.train.recipe_method import RecipeMethod
 from bench.train.sampler import PatchSampler, prepare_labels
 
 
@@ -90,8 +90,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     over["device"] = str(device)
     method = METHODS.create(args.method, profile=args.profile, **over)
     if not isinstance(method, RecipeMethod):
-        raise TypeError(f"method {args.method!r} is not a bench.train.method.RecipeMethod; DDP "
-                        "training needs its nets and make_step")
+        raise TypeError(f"method {args.method!r} is not a "
+                        "bench.train.recipe_method.RecipeMethod; DDP training needs its nets "
+                        "and make_step")
     cfg = method.config
     seed_everything(int(cfg["seed"]))  # identical initial weights on every rank
     nets = method.nets  # the method's own dict: its make_step reads the networks from it
