@@ -23,7 +23,7 @@ class Mutation:
 
 
 CATALOGUE: tuple[Mutation, ...] = (
-    Mutation("phantom-warp", "phantom", "bench/data/synthetic.py",
+    Mutation("phantom-warp", "phantom", "bench/data/phantom_geometry.py",
              "warp_px: float = 4.0", "warp_px: float = 4.5",
              "the phantom's boundary warp 12 % stronger"),
     Mutation("split-val-fraction", "splits", "bench/data/splits.py",
