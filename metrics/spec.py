@@ -1,9 +1,8 @@
 """The one specification of the benchmark's scores: key, direction, format, label, source.
 
 Every place that lists scores derives its list from :data:`METRICS`: the results database's
-columns (``bench.results``), the leaderboard tables (``bench.text_tables``, ``bench.report``), the
-rows
-written by a run or by ``bench score`` (``bench.pipeline``) and the regression check
+columns (``bench.results``), the leaderboard tables (``bench.text_tables``, ``bench.report``),
+the rows written by a run or by ``bench score`` (``bench.pipeline``) and the regression check
 (``bench.check``).
 
 Adding a score

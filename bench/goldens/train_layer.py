@@ -2,10 +2,9 @@
 
 Each method's recipe is its ``smoke`` profile on CPU in float32 (``amp: false``), with
 ``iters`` = :data:`STEPS`; :meth:`~bench.train.recipe_method.RecipeMethod.fit` seeds Python,
-NumPy and
-torch from the recipe's ``seed`` and builds the networks after seeding, so the initialisation,
-the patch sampler, the augmentations and every other random stream are fixed. The training
-volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA
+NumPy and torch from the recipe's ``seed`` and builds the networks after seeding, so the
+initialisation, the patch sampler, the augmentations and every other random stream are fixed.
+The training volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA
 trains its narrow layout (:data:`bench.goldens.infer_layer.MALA_LAYOUT`) on the crop reflected
 to its smallest valid patch. This is the layer where a recipe, sampler, augmentation, target,
 loss or optimiser change shows.

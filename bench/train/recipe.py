@@ -2,8 +2,7 @@
 
 Each method package keeps its recipes in its own ``configs/`` folder and passes the file to
 :func:`load_recipe` (:attr:`bench.train.recipe_method.RecipeMethod.recipe_file`). A recipe file
-has a
-``defaults`` mapping (the published recipe, profile ``paper``), a ``profiles`` mapping
+has a ``defaults`` mapping (the published recipe, profile ``paper``), a ``profiles`` mapping
 (``smoke``, ``quick``, ``paper``) of keys that differ from the defaults and, optionally, a
 ``variants`` mapping (for CAD: ``cad-nofgi``, ``cad-nodistill``) applied on top. Overrides
 (``key=value`` from the command line, or keyword arguments) must name existing keys; dotted keys
