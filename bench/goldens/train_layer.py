@@ -1,20 +1,20 @@
 """Training goldens: every method trains :data:`STEPS` steps on the committed crop.
 
-Each method's recipe is its ``smoke`` profile on CPU in float32 (``amp: false``), with
-``iters`` = :data:`STEPS`; :meth:`~bench.train.recipe_method.RecipeMethod.fit` seeds Python,
-NumPy and torch from the recipe's ``seed`` and builds the networks after seeding, so the
-initialisation, the patch sampler, the augmentations and every other random stream are fixed.
-The training volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA
+Each method's recipe is its ``smoke`` profile on CPU in float32 (``amp: false``), with ``iters``
+= :data:`STEPS`; :meth:`~bench.train.recipe_method.RecipeMethod.fit` seeds Python, NumPy and
+torch from the recipe's ``seed`` and builds the networks after seeding, so the initialisation,
+the patch sampler, the augmentations and every other random stream are fixed. The training
+volume is the committed crop of the eval layer (``eval_inputs.npz``, all 12 sections); MALA
 trains its narrow layout (:data:`bench.goldens.infer_layer.MALA_LAYOUT`) on the crop reflected
 to its smallest valid patch. This is the layer where a recipe, sampler, augmentation, target,
 loss or optimiser change shows.
 
 Quantities per method: every logged loss term at every step (recorded at full precision, not
 from the rounded CSV log), and per network the root mean square and the mean absolute value of
-all parameters after training (and after BatchNorm recalibration where the method does it);
-for ``rf``, the forest's feature importances and its boundary probability
-profile on the crop (exact); and ``pipeline/*``, exact hashes of the targets and of 64 seeded
-augmentations (:func:`pipeline`). Compared at relative tolerances that grow with the step
+all parameters after training (and after BatchNorm recalibration where the method does it); for
+``rf``, the forest's feature importances and its boundary probability profile on the crop
+(exact); and ``pipeline/*``, exact hashes of the targets and of 64 seeded augmentations
+(:func:`pipeline`). Compared at relative tolerances that grow with the step
 (:data:`STEP_TOLERANCE`): a change to the data, sampler, augmentation, targets or loss moves the
 first step's loss, a change to the learning rate or optimiser the second.
 """
