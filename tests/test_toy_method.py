@@ -213,3 +213,58 @@ def test_a_post_processor_is_one_class(toy_run, tmp_path):
     # the harness's sweep starts from default_values and refines around the best value
     assert row["postprocess"] == "toycc" and 0.0 < row["param_value"] < 1.0
     assert np.isclose(row["voi"], row["voi_split"] + row["voi_merge"])
+
+
+OUTSIDE_POSTPROCESSOR = '''\
+import numpy as np
+from scipy import ndimage
+
+from bench.segment.base import PostProcessor, renumber
+
+
+class Components(PostProcessor):
+    """Connected components above an affinity threshold (an outside package's post-processor)."""
+
+    name = "outsidecc"
+    description = "outside: connected components above a threshold; sweep: threshold"
+    parameter = "threshold"
+    default_values = (0.3, 0.5, 0.7)
+
+    def sweep(self, affs, values=None):
+        return [(v, renumber(ndimage.label(np.asarray(affs[:3]).min(axis=0) > v)[0]))
+                for v in self._values(values)]
+'''
+
+
+def test_an_outside_post_processor_arrives_through_its_entry_point(tmp_path):
+    """A post-processor class named by an ``emseg_bench.postprocessors`` entry point of an
+    installed distribution (a hand-written ``.dist-info``, no pip) is listed and segments."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    site = tmp_path / "site"
+    info = site / "emseg_outside_pp-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: emseg-outside-pp\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[emseg_bench.postprocessors]\noutsidecc = outside_pp:Components\n")
+    (site / "outside_pp.py").write_text(OUTSIDE_POSTPROCESSOR)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(repo)])}
+    listed = subprocess.run([sys.executable, "-m", "bench", "list", "postprocessors"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if "outsidecc" in x)
+    assert "outside: connected components" in line
+    script = ("import numpy as np\n"
+              "from bench.registry import POSTPROCESSORS\n"
+              "pp = POSTPROCESSORS.create('outsidecc')\n"
+              "affs = np.ones((3, 2, 8, 8), np.float32); affs[:, :, :, 4] = 0.1\n"
+              "(value, seg), = pp.sweep(affs, [0.5])\n"
+              "print(type(pp).__module__, value, len(np.unique(seg)))\n")
+    used = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert used.returncode == 0, used.stderr
+    assert used.stdout.split() == ["outside_pp", "0.5", "3"]  # two components and the boundary
