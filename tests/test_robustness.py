@@ -403,3 +403,6 @@ def test_perf_train_measures_alone_and_busy_in_one_run():
     assert r["seconds_per_iter_alone"] > 0 and r["seconds_per_iter_busy"] > 0
     assert r["ratio"] == pytest.approx(r["seconds_per_iter_busy"] / r["seconds_per_iter_alone"])
     assert len(r["phases_alone"]) == len(r["phases_busy"]) == 2
+    # the patch sampler's share of an iteration is measured, not assumed
+    assert 0.0 < r["sampling_share_alone"] < 1.0 and 0.0 < r["sampling_share_busy"] < 1.0
+    assert r["device"] == "cpu" and r["peak_gpu_memory_gib"] is None
