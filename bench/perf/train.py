@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
           f"({1 / r['seconds_per_iter_alone']:.2f} iter/s)")
     print(f"  beside 1 busy process:  {r['seconds_per_iter_busy']:.3f} s/iter "
           f"({1 / r['seconds_per_iter_busy']:.2f} iter/s)")
-    print(f"  ratio busy/alone: {r['ratio']:.2f}x  (fair share on 2 cores: 2x; target <= 2.5x)")
+    print(f"  ratio busy/alone: {r['ratio']:.2f}x  (fair share: at most 2x, the thread that shares "
+          f"a core with the busy process runs at half speed; target <= 2.5x)")
     print(f"  drawing and augmenting patches (CPU): {100 * r['sampling_share_alone']:.0f}% of "
           f"an iteration alone, {100 * r['sampling_share_busy']:.0f}% beside the busy process")
     if r["peak_gpu_memory_gib"] is not None:
