@@ -96,8 +96,9 @@ def run_benchmark(methods: list[str], results_dir: Path, seeds: list[int] | None
     store = ResultsStore(results_dir)
     seeds = list(seeds or [BENCHMARK["seed"]])
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
+    by_method = check_overrides()  # reads every method's recipe once
     for method in methods:
-        overrides = check_overrides().get(method, DEFAULT_OVERRIDES)
+        overrides = by_method.get(method, DEFAULT_OVERRIDES)
         for seed in seeds:
             spec = RunSpec(method=method, overrides=dict(overrides),
                            **{**BENCHMARK, "seed": seed, "data_seed": BENCHMARK["seed"]})

@@ -1,5 +1,6 @@
-"""Device selection (``auto`` means CUDA when present, CPU otherwise) and the one
-mixed-precision policy of training and inference (:func:`autocast`)."""
+"""Device selection (``auto`` means CUDA when present, CPU otherwise), the one
+mixed-precision policy of training and inference (:func:`autocast`) and the wait for queued GPU
+work that every timing needs (:func:`synchronize`)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,10 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA runs asynchronously; a no-op on CPU), so a
+    wall-clock timer read after it covers that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

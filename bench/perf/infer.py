@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from bench.device import resolve_device
+from bench.device import resolve_device, synchronize
 from bench.perf import add_output_arguments, emit, text_output
 from bench.registry import METHODS as REGISTRY
 from bench.registry import create_method
@@ -102,11 +102,6 @@ def method_runner(
                   bool(getattr(cls, "throughput_warmup", True)))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run(args: argparse.Namespace) -> int:
     with text_output(args) as stdout:
         meta = _measure(args)
@@ -146,10 +141,10 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     times: dict[str, list[float]] = {name: [] for name in methods}
     for rep in range(args.repeats):
         for name in methods:
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             affs = runners[name].fn(raw)
-            _sync(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - t0)
             if affs.shape != (3, *shape):
                 raise RuntimeError(f"{name}: affinities {affs.shape}, expected (3, *{shape})")

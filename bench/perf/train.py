@@ -82,14 +82,17 @@ def _clocked(fn, clock: dict[str, float]):
     return timed
 
 
-def _time_steps(step, start: int, n: int, sync, clock: dict[str, float]) -> tuple[float, float]:
+def _time_steps(step, start: int, n: int, device, clock: dict[str, float]
+                ) -> tuple[float, float]:
     """Seconds per iteration and the share of them spent in the patch sampler."""
-    sync()
+    from bench.device import synchronize
+
+    synchronize(device)
     clock["sampling"] = 0.0
     t0 = time.perf_counter()
     for it in range(start, start + n):
         step(it)
-    sync()  # queued GPU work belongs to these iterations
+    synchronize(device)  # queued GPU work belongs to these iterations
     seconds = time.perf_counter() - t0
     return seconds / n, clock["sampling"] / seconds
 
@@ -106,7 +109,6 @@ def measure(method: str = "unet2d", profile: str = "quick", iters: int = 6,
     dev = resolve_device(device)
     set_threads(threads)
     cuda = dev.type == "cuda"
-    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
     clock: dict[str, float] = {}
     step = training_step(method, profile, seed, str(dev), clock)
     if cuda:
@@ -115,14 +117,14 @@ def measure(method: str = "unet2d", profile: str = "quick", iters: int = 6,
     it = 1
     alone, busy, share_alone, share_busy = [], [], [], []
     for _ in range(2):
-        seconds, share = _time_steps(step, it, iters, sync, clock)
+        seconds, share = _time_steps(step, it, iters, dev, clock)
         alone.append(seconds)
         share_alone.append(share)
         it += iters
         spinner = subprocess.Popen([sys.executable, "-c", _SPIN])
         try:
             time.sleep(0.3)  # let it reach the spin loop
-            seconds, share = _time_steps(step, it, iters, sync, clock)
+            seconds, share = _time_steps(step, it, iters, dev, clock)
             busy.append(seconds)
             share_busy.append(share)
             it += iters

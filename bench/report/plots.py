@@ -34,12 +34,13 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     ordered = sorted(pts, key=lambda p: (p[0], p[1]))
+    colors = family_colors()  # one registry walk per plot
     for x, y, r in ordered:
         lo, hi = r.get("ci_low"), r.get("ci_high")
         if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
             ax.errorbar(x, y, yerr=[[max(y - lo, 0.0)], [max(hi - y, 0.0)]], color="0.3",
                         capsize=3, linewidth=1, zorder=2.5)
-        ax.scatter(x, y, s=60, color=family_colors().get(r["family"], DEFAULT_FAMILY_COLOR),
+        ax.scatter(x, y, s=60, color=colors.get(r["family"], DEFAULT_FAMILY_COLOR),
                    edgecolor="black", zorder=3)
     front = pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
@@ -52,7 +53,7 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
     ax.set_xlabel("inference throughput (voxels/s, log scale; mean over seeds)")
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
-    for fam, color in family_colors().items():
+    for fam, color in colors.items():
         ax.scatter([], [], color=color, edgecolor="black", label=fam)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)

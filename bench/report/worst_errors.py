@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.names import file_stem
+from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
 from bench.report.panels import colorize
 from bench.report.plots import place_labels, point_label
 from bench.results import CORRUPT_FILE_ERRORS, ResultsStore, skip_file
@@ -30,16 +31,15 @@ def nerl_plot(rows: list[dict[str, Any]], path: Path, dataset: str) -> Path | No
     """Test VOI (x) against test NERL (y), one point per result: the two views of accuracy."""
     import matplotlib.pyplot as plt
 
-    from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
-
     pts = [(r["voi"], r["nerl"], r) for r in rows
            if r.get("nerl") is not None and r.get("voi") is not None
            and np.isfinite(r["nerl"])]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    colors = family_colors()
     for x, y, r in pts:
-        ax.scatter(x, y, s=60, color=family_colors().get(r.get("family"), DEFAULT_FAMILY_COLOR),
+        ax.scatter(x, y, s=60, color=colors.get(r.get("family"), DEFAULT_FAMILY_COLOR),
                    edgecolor="black", zorder=3)
     ax.margins(x=0.25, y=0.15)
     ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]), top=max(1.05, ax.get_ylim()[1]))

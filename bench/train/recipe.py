@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "load_recipe", "parse_value"]
+__all__ = ["PROFILES", "load_recipe", "parse_value", "recipe_section"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -123,11 +123,8 @@ def load_recipe(
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe file {str(path)!r} does not exist")
+    doc = _read(path)
     method = method or path.stem
-    with open(path) as f:
-        doc = yaml.safe_load(f)
     if not isinstance(doc, dict) or not isinstance(doc.get("defaults"), dict):
         raise ValueError(f"{path}: expected a YAML mapping with a 'defaults' mapping")
     recipe = copy.deepcopy(doc["defaults"])
@@ -138,3 +135,23 @@ def load_recipe(
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe
+
+
+def recipe_section(path: str | Path | None, key: str) -> dict[str, Any]:
+    """The top-level mapping ``key`` of the recipe file ``path`` (e.g. ``perf``, ``check``:
+    overrides a harness command applies on top of a profile); empty when absent."""
+    if path is None:
+        return {}
+    doc = _read(Path(path))
+    section = (doc.get(key) if isinstance(doc, dict) else None) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: {key!r} must be a mapping of recipe keys, got {section!r}")
+    return dict(section)
+
+
+def _read(path: Path) -> Any:
+    """The parsed YAML document of the recipe file ``path``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe file {str(path)!r} does not exist")
+    with open(path) as f:
+        return yaml.safe_load(f)

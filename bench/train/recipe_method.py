@@ -35,11 +35,11 @@ from bench.train.loop import (
     save_checkpoint,
     seed_everything,
 )
-from bench.train.recipe import load_recipe
+from bench.train.recipe import load_recipe, recipe_section
 from bench.train.sampler import PatchSampler, prepare_labels
 from bench.train.targets import seg_widen_border
 
-__all__ = ["MODEL_NAME", "RecipeMethod", "affinity_agreement", "recipe_section"]
+__all__ = ["MODEL_NAME", "RecipeMethod", "affinity_agreement"]
 
 MODEL_NAME = "model.pt"
 RECIPE_NAME = "recipe.yaml"
@@ -246,16 +246,3 @@ class RecipeMethod(Method):
                 "'recipe' and 'modules', as RecipeMethod.save writes)"
             )
         return state
-
-
-def recipe_section(path: str | Path | None, key: str) -> dict[str, Any]:
-    """The top-level mapping ``key`` of the recipe file ``path`` (e.g. ``perf``, ``check``:
-    overrides a harness command applies on top of a profile); empty when absent."""
-    if path is None:
-        return {}
-    with open(path) as f:
-        doc = yaml.safe_load(f) or {}
-    section = doc.get(key) or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: {key!r} must be a mapping of recipe keys, got {section!r}")
-    return dict(section)
