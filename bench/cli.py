@@ -32,6 +32,7 @@ COMMANDS = {
     "check": ("bench.commands.check", "regression check: evaluation, inference and training "
               "goldens, then the smoke benchmark against its seed spread"),
     "list": ("bench.commands.listing", "list methods, datasets and post-processors"),
+    "recipe": ("bench.commands.recipe", "print a method's resolved training recipe (YAML)"),
     "data": ("bench.data.cli", "list, fetch, check and preview datasets"),
     "eval": ("metrics.cli",
              "score a segmentation against a ground truth (VOI, ARAND, CREMI score, ERL)"),

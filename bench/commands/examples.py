@@ -48,6 +48,14 @@ EXAMPLES: dict[str, str] = {
   python -m bench list
   python -m bench list methods --no-params
 """,
+    "recipe": """
+  python -m bench recipe show cad --profile quick
+""",
+    "recipe show": """
+  python -m bench recipe show cad --profile quick
+  python -m bench recipe show cad-nofgi --profile paper --set iters=1000
+  python -m bench recipe show rf --profile smoke
+""",
     "data": """
   python -m bench data list
   python -m bench data fetch cremiA
