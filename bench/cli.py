@@ -38,6 +38,7 @@ COMMANDS = {
              "score a segmentation against a ground truth (VOI, ARAND, CREMI score, ERL)"),
     "perf": ("bench.commands.perf", "throughput benchmarks (metrics, infer, segment, "
              "blockwise, train, skeleton, classical)"),
+    "docs": ("bench.commands.docs", "regenerate or check the README's and docs' tables"),
     "view": ("bench.commands.view",
              "open a run's raw, ground truth, affinities and segmentations in neuroglancer"),
 }

@@ -113,6 +113,14 @@ EXAMPLES: dict[str, str] = {
   python -m bench perf classical --profile smoke
   python -m bench perf classical --out results/perf/classical.json
 """,
+    "docs": """
+  python -m bench docs tables            # exit 1 when a README/docs table differs from its records
+""",
+    "docs tables": """
+  python -m bench docs tables            # check every generated table
+  python -m bench docs tables --write    # rewrite them from docs/results/*.json
+  python -m bench docs tables --show synthetic-quick-readme
+""",
     "view": """
   python -m bench view 20260101-120000-cad-synthetic-quick-s0-ab12
   python -m bench view RUN_ID --position 10,200,300 --no-wait
