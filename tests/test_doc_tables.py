@@ -63,7 +63,8 @@ def test_records_changed_without_regenerating_are_caught(tree):
 def test_the_floor_is_the_best_control_of_the_same_post_processor(tree):
     source = tree / TABLES["synthetic-quick-readme"].source
     doc = json.loads(source.read_text())
-    control = {**doc["rows"][0], "method": "random", "family": "control", "rank": 9}
+    control = {**doc["rows"][0], "method": "random", "family": "control", "rank": 9,
+               "measured": "2026-12-08", "code_commit": "abc1234"}
     doc["rows"] += [{**control, "voi_mean": 4.1}, {**control, "method": "rolled",
                                                    "voi_mean": 2.5}]
     source.write_text(json.dumps(doc))
@@ -73,6 +74,7 @@ def test_the_floor_is_the_best_control_of_the_same_post_processor(tree):
     lmc = [ln for ln in short.splitlines() if "| lmc |" in ln]
     assert all(ln.endswith(f"| {doc_tables.NO_FLOOR} |") for ln in lmc)
     assert "| random |" not in short and "| random |" in full  # the README hides controls
+    assert "Floor: controls measured 2026-12-08 at commit abc1234." in short
 
 
 def test_broken_markers_and_unknown_names_say_what_is_wrong(tree):

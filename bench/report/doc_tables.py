@@ -20,7 +20,8 @@ the numbers come from), ``rows`` (one per method and post-processor: ``rank``, `
 optionally ``pairwise`` verdicts (``a``, ``b``, ``postprocess``, ``delta_voi``, ``ci95``,
 ``p_holm``, ``significant``). Rows of family ``control`` are a number's floor: a table's
 ``floor`` column shows, for each post-processor, the lowest VOI any control reached on the same
-region, and ``(no control run yet)`` until a control row is recorded.
+region, and ``(no control run yet)`` until a control row is recorded. A control row measured
+apart from the study carries its own ``measured`` and ``code_commit``, which the caption names.
 """
 
 from __future__ import annotations
@@ -117,8 +118,14 @@ def _read(root: Path, source: str) -> dict[str, Any]:
 
 
 def _caption(doc: dict[str, Any], source: str) -> str:
-    return (f"*Measured {doc['measured']} at commit {doc['code_commit']} ({doc['machine']}). "
-            f"Records: `{source}`; {doc['source']}.*")
+    text = (f"*Measured {doc['measured']} at commit {doc['code_commit']} ({doc['machine']}). "
+            f"Records: `{source}`; {doc['source']}.")
+    # control rows may come from a later run than the study: say when, if they carry it
+    when = sorted({f"{r['measured']} at commit {r.get('code_commit', '?')}"
+                   for r in doc["rows"] if r.get("family") == "control" and "measured" in r})
+    if when:
+        text += f" Floor: controls measured {'; '.join(when)}."
+    return text + "*"
 
 
 def _floors(rows: list[dict[str, Any]]) -> dict[str, str]:
