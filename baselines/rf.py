@@ -138,6 +138,13 @@ class RandomForestMethod(Method):
         method._overrides = overrides
         return method
 
+    @classmethod
+    def resolved_recipe(cls, profile: str = "quick",
+                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The recipe the forest is trained with under ``profile`` with ``overrides`` (what
+        ``python -m bench recipe show rf`` prints)."""
+        return load_rf_recipe(profile, overrides)
+
     # -- training ----------------------------------------------------------------------------
     def _sample(self, boundary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Flat indices of the class-balanced sample, sorted (so blocks read them in order)."""

@@ -32,11 +32,13 @@ COMMANDS = {
     "check": ("bench.commands.check", "regression check: evaluation, inference and training "
               "goldens, then the smoke benchmark against its seed spread"),
     "list": ("bench.commands.listing", "list methods, datasets and post-processors"),
+    "recipe": ("bench.commands.recipe", "print a method's resolved training recipe (YAML)"),
     "data": ("bench.data.cli", "list, fetch, check and preview datasets"),
     "eval": ("metrics.cli",
              "score a segmentation against a ground truth (VOI, ARAND, CREMI score, ERL)"),
     "perf": ("bench.commands.perf", "throughput benchmarks (metrics, infer, segment, "
              "blockwise, train, skeleton, classical)"),
+    "docs": ("bench.commands.docs", "regenerate or check the README's and docs' tables"),
     "view": ("bench.commands.view",
              "open a run's raw, ground truth, affinities and segmentations in neuroglancer"),
 }

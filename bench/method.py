@@ -13,7 +13,7 @@ member                  required  default
 ``fit``                 yes       --
 ``predict``             yes       --
 ``n_parameters``        yes       --
-``name``                yes*      ``""``: the registry name (*when the class is registered)
+``name``                yes (1)   ``""``: the registry name; (1) when the class is registered
 ``family``              no        ``""`` (the registry's family is used for the row)
 ``family_color``        no        ``""``: the report's colour for the family (grey)
 ``block_context``       no        blockwise needs ``context=`` (voxels of raw around a block)

@@ -265,7 +265,8 @@ def test_study_time_left_counts_only_the_runs_that_ran():
     assert eta.text() == "; 1 run left, about 1.5 min"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["perf", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["perf", "--help"],
+                                  ["recipe", "show", "--help"]])
 def test_help_imports_no_torch_and_no_other_command(argv):
     """``--help`` answers without torch, numpy or the module of any command but the one asked
     about (``perf --help`` imports no benchmark module either)."""

@@ -1,6 +1,6 @@
 """The dataset registry: a dataset added in one file, from outside the project, runs end to end.
 
-The outside package is one module written here (what docs/data.md "Adding a dataset" asks for,
+The outside package is one module written here (what docs/extending.md "A dataset" asks for,
 nothing more) plus the ``emseg_bench.datasets`` entry point that the method registry's
 counterpart (``emseg_bench.methods``) also uses. It is made visible to a subprocess through
 ``PYTHONPATH`` and a hand-written ``.dist-info`` folder (no pip, no network).

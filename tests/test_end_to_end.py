@@ -89,7 +89,7 @@ def test_unknown_method_lists_valid_names(capsys):
 def test_committed_baseline_passes_and_a_worsened_method_fails(capsys, monkeypatch):
     """What CI guards: the e2e layer against results/baseline.json, then the same check with
     unet2d broken (affinities without information). Small regressions are below this layer's
-    resolution (it prints it); the golden layers catch those (tests/test_goldens.py)."""
+    resolution (it prints it); the golden layers catch those (tests/test_check_goldens.py)."""
     baseline = Path(__file__).resolve().parents[1] / "results" / "baseline.json"
     code = main(["check", "--layer", "e2e", "--baseline", str(baseline)])
     out = capsys.readouterr().out

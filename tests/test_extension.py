@@ -1,7 +1,7 @@
 """The two ways in for outsiders: a Method package installed through the entry point, and
 predictions brought as files (``python -m bench score``).
 
-The external package is written here, implementing only what the README's "Adding a method"
+The external package is written here, implementing only what docs/extending.md's "A method"
 section asks for, installed with pip into a temporary folder (never the environment), and run
 end to end in a subprocess that sees it through ``PYTHONPATH``.
 """
@@ -37,7 +37,7 @@ version = "0.1"
 toy = "toy_method:toy"
 """
 
-# the README's example, nothing more: fit, predict, n_parameters and a factory
+# the example of docs/extending.md ("A method"), nothing more: fit, predict, n_parameters, a factory
 TOY_MODULE = '''\
 import numpy as np
 from bench.method import Method
@@ -195,9 +195,10 @@ def test_baselines_import_nothing_from_cad():
     assert not [ln for ln in lines if "cad" in ln.split()[1].split(".")[0]]
 
 
-def test_toy_source_matches_the_readme_example():
-    """The package installed above implements only what the README asks: the same members."""
-    readme = (REPO / "README.md").read_text()
+def test_toy_source_matches_the_documented_example():
+    """The package installed above implements only what docs/extending.md asks: the same
+    members."""
+    readme = (REPO / "docs" / "extending.md").read_text()
     for member in ("def fit(self, train, val=None, *, run_dir", "def predict(self, raw)",
                    "def n_parameters(self)", '[project.entry-points."emseg_bench.methods"]'):
         assert member in readme, member

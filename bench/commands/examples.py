@@ -48,6 +48,14 @@ EXAMPLES: dict[str, str] = {
   python -m bench list
   python -m bench list methods --no-params
 """,
+    "recipe": """
+  python -m bench recipe show cad --profile quick
+""",
+    "recipe show": """
+  python -m bench recipe show cad --profile quick
+  python -m bench recipe show cad-nofgi --profile paper --set iters=1000
+  python -m bench recipe show rf --profile smoke
+""",
     "data": """
   python -m bench data list
   python -m bench data fetch cremiA
@@ -104,6 +112,14 @@ EXAMPLES: dict[str, str] = {
     "perf classical": """
   python -m bench perf classical --profile smoke
   python -m bench perf classical --out results/perf/classical.json
+""",
+    "docs": """
+  python -m bench docs tables            # exit 1 when a README/docs table differs from its records
+""",
+    "docs tables": """
+  python -m bench docs tables            # check every generated table
+  python -m bench docs tables --write    # rewrite them from docs/results/*.json
+  python -m bench docs tables --show synthetic-quick-readme
 """,
     "view": """
   python -m bench view 20260101-120000-cad-synthetic-quick-s0-ab12

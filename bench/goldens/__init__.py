@@ -18,7 +18,7 @@
 Each golden layer computes a flat mapping ``quantity -> value`` (numbers, strings or lists of
 numbers) and compares it with ``<goldens>/<layer>.json``. The first quantity that differs is
 reported with both values; ``python -m bench check --update --layer NAME`` rewrites that layer's
-goldens on purpose (the README says when).
+goldens on purpose (docs/check.md says when).
 """
 
 from __future__ import annotations

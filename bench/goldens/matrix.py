@@ -6,7 +6,7 @@ a fresh process per setting of ``ATEN_CPU_CAPABILITY`` (``default``: PyTorch's p
 torch's thread count (1, 2), and prints, per layer and setting, the largest absolute difference
 from the committed goldens over all numeric quantities, and whether the layer passes at its
 tolerance. This is how :data:`bench.goldens.infer_layer.MEASURED_MAX_DIFF` and
-:data:`bench.goldens.train_layer.MEASURED` were measured; ``tests/test_goldens.py`` runs the
+:data:`bench.goldens.train_layer.MEASURED` were measured; ``tests/test_check_goldens.py`` runs the
 same matrix as the false-alarm test.
 """
 

@@ -117,10 +117,18 @@ class RecipeMethod(Method):
         recipe file's ``check`` mapping (empty: the check's default overrides apply)."""
         return recipe_section(cls.recipe_file, "check")
 
+    @classmethod
+    def resolved_recipe(cls, profile: str = "quick",
+                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The recipe this method trains with under ``profile`` with ``overrides``: the recipe
+        file's defaults, the profile, the method's variant, then the overrides (what
+        ``python -m bench recipe show`` prints; builds no network)."""
+        if cls.recipe_file is None:
+            raise TypeError(f"{cls.__name__}: set recipe_file (the method's YAML recipe)")
+        return load_recipe(cls.recipe_file, profile, overrides, method=cls.name)
+
     def _recipe(self, profile: str) -> dict[str, Any]:
-        if self.recipe_file is None:
-            raise TypeError(f"{type(self).__name__}: set recipe_file (the method's YAML recipe)")
-        return load_recipe(self.recipe_file, profile, self._overrides, method=self.name)
+        return self.resolved_recipe(profile, self._overrides)
 
     # ---- what subclasses provide ----------------------------------------------------------
     @abstractmethod
