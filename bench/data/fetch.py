@@ -137,7 +137,15 @@ def _expected(root: Path, f: RemoteFile) -> str | None:
     if f.known_hash:
         return f.known_hash
     entry = _read_hashes(root).get(f.dest)
-    return f"sha256:{entry['sha256']}" if entry and entry.get("sha256") else None
+    if entry is None:
+        return None
+    sha = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not (
+            isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+        raise FetchError(f"{_hashes_path(root)}: the entry for {f.dest!r} is {entry!r:.80}, "
+                         "expected {'sha256': '<64 hex digits>', ...}; fix the entry, or delete "
+                         f"it and {root / f.dest} to fetch the file again")
+    return f"sha256:{sha.lower()}"
 
 
 def _check(path: Path, expected: str | None, what: str) -> None:

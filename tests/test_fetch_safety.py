@@ -1,0 +1,161 @@
+"""``bench data fetch`` against hostile or careless mirrors (issue 29, items 6-13).
+
+Every download goes to a server on 127.0.0.1 (``EMSEG_BENCH_MIRROR``), whose answers each test
+writes itself: junk instead of a file, an endless body, a trickle, a bad header, a redirect to
+``file://`` or a loop. Caps, deadlines and rates are made small for the test; every server
+answer is bounded in time so that nothing here can hang.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bench.data import fetch as fetch_mod
+from bench.data import sources
+from bench.data.fetch import FetchError, fetch
+from bench.data.sources import RemoteFile, Source
+
+REPO = Path(__file__).resolve().parents[1]
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+HTML = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers ``/files/NAME`` with ``server.routes[NAME](handler)``; 404 for other names."""
+
+    timeout = 10  # a stuck client cannot hold a server thread for ever
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        name = self.path.rsplit("/", 1)[-1]
+        self.server.requests.append(self.path)
+        route = self.server.routes.get(name)
+        if route is None:
+            self.send_error(404, "Not Found")
+            return
+        try:
+            route(self)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up: expected here
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _body(data: bytes, headers: dict[str, str] | None = None) -> Callable:
+    def send(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+    return send
+
+
+def _trickle(n_bytes: int, every_s: float, length: int | None = None) -> Callable:
+    """``n_bytes`` one byte at a time, ``every_s`` apart (bounded: the test gives up first)."""
+    def send(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(length or n_bytes))
+        h.end_headers()
+        for _ in range(n_bytes):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(every_s)
+    return send
+
+
+def _endless(chunk: int = 1 << 16, limit: int = 64 << 20) -> Callable:
+    """No Content-Length and a body that goes on (up to ``limit``, so a test cannot fill the
+    disk when the cap it checks is missing)."""
+    def send(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        sent = 0
+        while sent < limit:
+            h.wfile.write(b"\0" * chunk)
+            sent += chunk
+    return send
+
+
+def _redirect(location: str) -> Callable:
+    def send(h: _Handler) -> None:
+        h.send_response(302)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+    return send
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """A local HTTP server as ``EMSEG_BENCH_MIRROR``; tests fill ``mirror.routes``."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.routes, srv.requests = {}, []
+    srv.daemon_threads = True
+    srv.base = f"http://127.0.0.1:{srv.server_address[1]}/files"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    monkeypatch.setenv("EMSEG_BENCH_MIRROR", srv.base)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def _register(monkeypatch, name: str, *files: RemoteFile, convert: str | None = None,
+              made: tuple[str, ...] = ()) -> Source:
+    source = Source(name=name, kind="dataset", homepage="http://example.invalid",
+                    licence="test licence", citation="test citation", files=files,
+                    convert=convert, made=made)
+    monkeypatch.setitem(sources.SOURCES, name, source)
+    return source
+
+
+def _file(name: str, fname: str, known_hash: str | None = None,
+          size: int | None = None) -> RemoteFile:
+    return RemoteFile(fname, f"{name}/{fname}", f"http://example.invalid/origin/{fname}",
+                      known_hash, size)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) \
+        if root.exists() else []
+
+
+def _hashes(root: Path) -> dict:
+    path = root / "hashes.json"
+    return json.loads(path.read_text())["files"] if path.exists() else {}
+
+
+# -- 11: a malformed hashes.json entry ----------------------------------------------------------
+def test_11_hashes_entry_that_is_a_string_is_a_clear_error(mirror, tmp_path, monkeypatch):
+    _register(monkeypatch, "t-str", _file("t-str", "a.h5"))
+    (tmp_path / "hashes.json").write_text(json.dumps({"files": {"t-str/a.h5": "abc"}}))
+    with pytest.raises(FetchError) as info:
+        fetch("t-str", tmp_path)
+    msg = str(info.value)
+    assert "hashes.json" in msg and "t-str/a.h5" in msg and "'abc'" in msg
+    assert mirror.requests == []  # refused before any download
