@@ -159,3 +159,74 @@ def test_11_hashes_entry_that_is_a_string_is_a_clear_error(mirror, tmp_path, mon
     msg = str(info.value)
     assert "hashes.json" in msg and "t-str/a.h5" in msg and "'abc'" in msg
     assert mirror.requests == []  # refused before any download
+
+
+# -- 12: concurrent fetches into one data root keep every record --------------------------------
+_CONCURRENT = textwrap.dedent("""
+    import sys, time
+    from bench.data import sources
+    from bench.data.fetch import fetch
+    from bench.data.sources import RemoteFile, Source
+    tag, n, root, start = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    names = []
+    for i in range(n):
+        name = f"t-{tag}-{i}"
+        sources.SOURCES[name] = Source(
+            name=name, kind="dataset", homepage="h", licence="l", citation="c",
+            files=(RemoteFile(f"f{i}.bin", f"{name}/f{i}.bin", "http://example.invalid/x"),))
+        names.append(name)
+    while time.time() < start:  # every process starts fetching at the same moment
+        time.sleep(0.005)
+    for name in names:
+        fetch(name, root, out=open("/dev/null", "w"))
+""")
+
+
+def _mirror_folder(tmp_path: Path, n: int) -> Path:
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"f{i}.bin").write_bytes(b"payload %d" % i)
+    return folder
+
+
+def test_12_concurrent_processes_keep_every_hashes_record(tmp_path):
+    n_proc, n_each = 6, 25
+    root = tmp_path / "root"
+    env = {**os.environ, "EMSEG_BENCH_MIRROR": str(_mirror_folder(tmp_path, n_each)),
+           "PYTHONPATH": str(REPO)}
+    start = time.time() + 4.0  # after every interpreter has imported bench
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, f"p{k}", str(n_each),
+                               str(root), str(start)], env=env, stderr=subprocess.PIPE)
+             for k in range(n_proc)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    recorded = _hashes(root)
+    assert len(recorded) == n_proc * n_each
+    assert recorded["t-p0-3/f3.bin"]["sha256"] == hashlib.sha256(b"payload 3").hexdigest()
+
+
+def test_12_concurrent_threads_keep_every_hashes_record(tmp_path, monkeypatch):
+    n_threads, n_each = 8, 15
+    monkeypatch.setenv("EMSEG_BENCH_MIRROR", str(_mirror_folder(tmp_path, n_each)))
+    for t in range(n_threads):
+        for i in range(n_each):
+            _register(monkeypatch, f"t-th{t}-{i}", _file(f"t-th{t}-{i}", f"f{i}.bin"))
+    root = tmp_path / "root"
+    barrier, errors = threading.Barrier(n_threads), []
+
+    def work(t: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            for i in range(n_each):
+                fetch(f"t-th{t}-{i}", root, out=io.StringIO())
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert errors == [] and len(_hashes(root)) == n_threads * n_each

@@ -20,13 +20,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -42,6 +44,7 @@ ENV_MIRROR = "EMSEG_BENCH_MIRROR"
 CONNECT_TIMEOUT_S = 8.0
 READ_TIMEOUT_S = 60.0
 HASHES_FILE = "hashes.json"
+HASHES_LOCK = ".hashes.json.lock"
 _CHUNK = 1 << 20
 
 __all__ = [
@@ -123,12 +126,34 @@ def _read_hashes(root: Path) -> dict[str, dict]:
     return files
 
 
+@contextmanager
+def _hashes_lock(root: Path) -> Iterator[None]:
+    """Hold ``<root>/.hashes.json.lock`` (an ``flock``, released by the kernel however the
+    holder ends) around a read-modify-write of ``hashes.json``: two fetches into one data root
+    at once, in two processes or two threads, must not drop each other's records."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / HASHES_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _update_hashes(root: Path, change: Callable[[dict[str, dict]], None]) -> None:
+    """Read ``hashes.json``, apply ``change`` to its records and write it back, under the lock
+    (the records on disk now, not those read earlier, are the ones changed)."""
+    with _hashes_lock(root):
+        files = _read_hashes(root)
+        change(files)
+        write_atomic(_hashes_path(root), json.dumps({"files": files}, indent=1, sort_keys=True))
+
+
 def _record_hash(root: Path, f: RemoteFile, path: Path, origin: str | None) -> str:
     sha = _file_hash(path, "sha256")
-    files = _read_hashes(root)
-    files[f.dest] = {"sha256": sha, "size_bytes": path.stat().st_size, "origin": origin,
-                     "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    write_atomic(_hashes_path(root), json.dumps({"files": files}, indent=1, sort_keys=True))
+    entry = {"sha256": sha, "size_bytes": path.stat().st_size, "origin": origin,
+             "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    _update_hashes(root, lambda files: files.__setitem__(f.dest, entry))
     return sha
 
 
