@@ -322,5 +322,7 @@ def test_drive_folder_through_gdown_is_checked_recorded_and_moved_into_place(
     recorded = json.loads((tmp_path / "hashes.json").read_text())["files"]
     assert recorded["wafer4/wafer4_labels.h5"]["sha256"] == hashlib.sha256(
         b"wafer4_labels.h5" * 100).hexdigest()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hashes.json", "wafer4"]  # no temp
+    # no temporary file; the lock that guards hashes.json stays (an empty file)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hashes.json.lock", "hashes.json",
+                                                          "wafer4"]
     assert fetch("wafer4", tmp_path) == paths and calls == ["1QsMc71wWDozitktVDXSvZtu5OEP2JT5y"]
