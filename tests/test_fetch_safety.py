@@ -13,19 +13,16 @@ import http.server
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench.data import fetch as fetch_mod
 from bench.data import sources
 from bench.data.fetch import FetchError, fetch
 from bench.data.sources import RemoteFile, Source
@@ -230,3 +227,52 @@ def test_12_concurrent_threads_keep_every_hashes_record(tmp_path, monkeypatch):
     for th in threads:
         th.join(timeout=120)
     assert errors == [] and len(_hashes(root)) == n_threads * n_each
+
+
+# -- 10: messages that say what happened --------------------------------------------------------
+def test_10_invalid_content_length_names_the_url(mirror, tmp_path, monkeypatch):
+    def bad_length(h: _Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "abc")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        h.wfile.write(b"some bytes")
+
+    mirror.routes["len.bin"] = bad_length
+    _register(monkeypatch, "t-len", _file("t-len", "len.bin"))
+    with pytest.raises(FetchError) as info:
+        fetch("t-len", tmp_path)
+    msg = str(info.value)
+    assert f"{mirror.base}/len.bin" in msg and "Content-Length" in msg and "'abc'" in msg
+    assert "invalid literal" not in msg and _files(tmp_path) == []
+
+
+def test_10_redirect_to_file_url_is_refused_and_says_so(mirror, tmp_path, monkeypatch):
+    mirror.routes["go.bin"] = _redirect("file:///etc/passwd")
+    _register(monkeypatch, "t-file", _file("t-file", "go.bin"))
+    with pytest.raises(FetchError) as info:
+        fetch("t-file", tmp_path)
+    msg = str(info.value)
+    assert "redirected to file:///etc/passwd" in msg and "refused" in msg
+    assert "no network" not in msg and _files(tmp_path) == []
+
+
+def test_10_redirect_loop_says_loop(mirror, tmp_path, monkeypatch):
+    mirror.routes["ping.bin"] = _redirect(f"{mirror.base}/pong.bin")
+    mirror.routes["pong.bin"] = _redirect("ping.bin")  # relative: back to the first
+    _register(monkeypatch, "t-loop", _file("t-loop", "ping.bin"))
+    with pytest.raises(FetchError) as info:
+        fetch("t-loop", tmp_path)
+    msg = str(info.value)
+    assert "loop" in msg and f"{mirror.base}/pong.bin" in msg and "no network" not in msg
+    assert len(mirror.requests) <= 3 and _files(tmp_path) == []
+
+
+def test_10_a_followed_redirect_still_downloads(mirror, tmp_path, monkeypatch):
+    mirror.routes["old.bin"] = _redirect("new.bin")
+    mirror.routes["new.bin"] = _body(b"the file")
+    _register(monkeypatch, "t-moved", _file("t-moved", "old.bin",
+                                            "sha256:" + hashlib.sha256(b"the file").hexdigest()))
+    [path] = fetch("t-moved", tmp_path)
+    assert path.read_bytes() == b"the file"

@@ -8,7 +8,7 @@
   loaders read, so ``bench run --dataset cremiA`` finds them without options;
 - ``$EMSEG_BENCH_MIRROR`` (a URL or a local folder) replaces every origin: a file named NAME is
   fetched as ``MIRROR/NAME`` (labs behind a firewall, CI, tests);
-- every download streams (pooch's HTTP downloader, a tqdm bar on stderr) into a temporary file
+- every download streams (requests, a tqdm bar on stderr) into a temporary file
   beside its destination and is renamed into place only once its checksum matches, so an
   interrupted or corrupt download never leaves a file at the final path;
 - a file with no published checksum has its sha256 recorded in ``<root>/hashes.json`` on first
@@ -43,6 +43,8 @@ ENV_MIRROR = "EMSEG_BENCH_MIRROR"
 #: blackholed host fails within CONNECT_TIMEOUT_S (well under the 30 s the issue allows)
 CONNECT_TIMEOUT_S = 8.0
 READ_TIMEOUT_S = 60.0
+#: redirects followed per download (http(s) to http(s) only)
+MAX_REDIRECTS = 10
 HASHES_FILE = "hashes.json"
 HASHES_LOCK = ".hashes.json.lock"
 _CHUNK = 1 << 20
@@ -186,12 +188,7 @@ def _check(path: Path, expected: str | None, what: str) -> None:
 def _progress(name: str, total: int | None = None, out: TextIO | None = None):
     from tqdm import tqdm
 
-    class _Bar(tqdm):
-        # pooch tests ``if progressbar:``; a bar whose total is not known yet must still count
-        def __bool__(self) -> bool:
-            return True
-
-    return _Bar(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
+    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
                 file=out or sys.stderr, leave=True, dynamic_ncols=True)
 
 
@@ -203,33 +200,84 @@ def _copy_local(src: Path, tmp: Path, name: str) -> None:
             bar.update(len(chunk))
 
 
-def _http_get(url: str, tmp: Path, name: str) -> None:
-    import pooch
+class _Refused(FetchError):
+    """The server answered, but with something this module will not follow or accept."""
 
-    bar = _progress(name)
-    try:
-        downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=_CHUNK,
-                                          timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-        downloader(url, str(tmp), None)
-    finally:
-        bar.close()
+
+def _get(session, url: str):
+    """``GET url`` (streamed), following at most :data:`MAX_REDIRECTS` redirects, each to an
+    http(s) URL only: a redirect to ``file://`` (or any other scheme) or a loop is refused."""
+    from urllib.parse import urljoin, urlsplit
+
+    seen = [url]
+    for _ in range(MAX_REDIRECTS + 1):
+        r = session.get(seen[-1], stream=True, allow_redirects=False,
+                        timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+        if not r.is_redirect:
+            return r
+        target = urljoin(seen[-1], r.headers.get("location", ""))
+        r.close()
+        if urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise _Refused(f"cannot download {url}: the server redirected to {target}, which is "
+                           "not an http(s) URL; the redirect was refused")
+        if target in seen:
+            loop = seen[seen.index(target):] + [target]
+            raise _Refused(f"cannot download {url}: the server's redirects go round in a loop "
+                           f"({' -> '.join(loop)})")
+        seen.append(target)
+    raise _Refused(f"cannot download {url}: more than {MAX_REDIRECTS} redirects "
+                   f"({' -> '.join(seen[:3])} -> ...)")
+
+
+def _content_length(r, url: str) -> int | None:
+    value = r.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise _Refused(f"cannot download {url}: the server sent an invalid Content-Length "
+                       f"header ({value!r:.40}), so this is not a file download")
+    return int(value)
+
+
+def _http_get(url: str, tmp: Path, name: str) -> None:
+    """Stream ``url`` into ``tmp``. The body is read with ``read1``: each read returns as soon
+    as any bytes arrive, so the checks after it run however slowly the server sends."""
+    import requests
+
+    with requests.Session() as session:
+        # a file, not a page: no transparent compression that would inflate what is written
+        session.headers["Accept-Encoding"] = "identity"
+        with _get(session, url) as r:
+            r.raise_for_status()
+            total = _content_length(r, url)
+            with open(tmp, "wb") as fout, _progress(name, total) as bar:
+                while chunk := r.raw.read1(_CHUNK):
+                    fout.write(chunk)
+                    bar.update(len(chunk))
+                got = fout.tell()
+            if total is not None and got < total:
+                raise requests.exceptions.ChunkedEncodingError(
+                    f"{got} of the {total} bytes announced")
 
 
 def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> FetchError:
     import requests
+    import urllib3
 
     hint = _by_hand(f, dest)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         r = exc.response
         return FetchError(f"cannot download {origin}: HTTP {r.status_code} {r.reason}. {hint}")
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.ContentDecodingError)):
+                        requests.exceptions.ContentDecodingError,
+                        urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError)):
         return FetchError(f"the download of {origin} was cut off before the end ({exc}); "
                           f"nothing was written to {dest}. Run the command again. {hint}")
     if isinstance(exc, requests.ConnectTimeout):
         return FetchError(f"cannot download {origin}: no connection within "
                           f"{CONNECT_TIMEOUT_S:g} s (no network, or the host is down). {hint}")
-    if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) \
+            or "timed out" in str(exc).lower():
         # a stall while streaming the body comes as a ConnectionError holding "Read timed out"
         return FetchError(f"the download of {origin} stalled (no data for {READ_TIMEOUT_S:g} s); "
                           f"nothing was written to {dest}. Run the command again. {hint}")
@@ -282,6 +330,7 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
     in place is only checked. Google Drive files without a mirror go through
     :func:`_fetch_gdrive` (called by :func:`fetch`)."""
     import requests
+    import urllib3
 
     dest = root / f.dest
     expected = _expected(root, f)
@@ -310,7 +359,9 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
     except ChecksumError as exc:
         raise ChecksumError(f"{exc}; the download was discarded, nothing was written to "
                             f"{dest}. {_by_hand(f, dest)}") from None
-    except requests.RequestException as exc:
+    except _Refused as exc:
+        raise FetchError(f"{exc}. {_by_hand(f, dest)}") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _network_error(exc, origin, f, dest) from None
     if f.known_hash is None and expected is None:
         sha = _record_hash(root, f, dest, origin)
