@@ -18,6 +18,7 @@ import sys
 import textwrap
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -276,3 +277,50 @@ def test_10_a_followed_redirect_still_downloads(mirror, tmp_path, monkeypatch):
                                             "sha256:" + hashlib.sha256(b"the file").hexdigest()))
     [path] = fetch("t-moved", tmp_path)
     assert path.read_bytes() == b"the file"
+
+
+# -- 7: size caps -------------------------------------------------------------------------------
+def test_7_endless_body_stops_at_the_pinned_size(mirror, tmp_path, monkeypatch):
+    mirror.routes["big.ckpt"] = _endless()
+    _register(monkeypatch, "t-pinned", _file("t-pinned", "big.ckpt", "sha256:" + "0" * 64,
+                                             size=100_000))
+    with pytest.raises(FetchError, match=r"stopped after [\d,]+ bytes: its size is pinned at "
+                                         r"100,000 bytes"):
+        fetch("t-pinned", tmp_path)
+    assert _files(tmp_path) == []
+
+
+def test_7_announced_size_over_the_pin_is_refused_before_the_body(mirror, tmp_path,
+                                                                   monkeypatch):
+    mirror.routes["big.ckpt"] = _body(b"\0" * 200_000)
+    _register(monkeypatch, "t-announce", _file("t-announce", "big.ckpt", "sha256:" + "0" * 64,
+                                               size=100_000))
+    with pytest.raises(FetchError, match="announces 200,000 bytes, refused before"):
+        fetch("t-announce", tmp_path)
+    assert _files(tmp_path) == []
+
+
+def test_7_unpinned_file_stops_at_the_ceiling(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMSEG_BENCH_MAX_BYTES", "300000")
+    mirror.routes["any.h5"] = _endless()
+    _register(monkeypatch, "t-ceiling", _file("t-ceiling", "any.h5"))
+    with pytest.raises(FetchError, match=r"ceiling .* 300,000 bytes \(\$EMSEG_BENCH_MAX_BYTES"):
+        fetch("t-ceiling", tmp_path)
+    assert _files(tmp_path) == [] and _hashes(tmp_path) == {}
+
+
+def test_7_zip_that_unpacks_past_the_cap_is_refused(tmp_path, monkeypatch):
+    from bench.data import convert
+
+    monkeypatch.setattr(convert, "MAX_UNPACKED_BYTES", 1 << 20, raising=False)
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for stem in ("train-input", "train-labels"):
+        with zipfile.ZipFile(folder / f"{stem}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"{stem}.tif", b"II*\0" + b"\0" * (8 << 20))  # 8 MiB from a few kB
+        assert (folder / f"{stem}.zip").stat().st_size < 100_000
+    monkeypatch.setenv("EMSEG_BENCH_MIRROR", str(folder))
+    root = tmp_path / "root"
+    with pytest.raises(Exception, match="unpacks to .*1,048,576"):
+        fetch("snemi3d", root)
+    assert not (root / "ac3_ac4").exists() or _files(root / "ac3_ac4") == []

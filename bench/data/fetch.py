@@ -24,12 +24,12 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -45,6 +45,10 @@ CONNECT_TIMEOUT_S = 8.0
 READ_TIMEOUT_S = 60.0
 #: redirects followed per download (http(s) to http(s) only)
 MAX_REDIRECTS = 10
+#: the most bytes written for a file whose size is not pinned in the registry (a file whose
+#: size is pinned stops at that size); ``$EMSEG_BENCH_MAX_BYTES`` overrides it
+MAX_UNPINNED_BYTES = 32 << 30
+ENV_MAX_BYTES = "EMSEG_BENCH_MAX_BYTES"
 HASHES_FILE = "hashes.json"
 HASHES_LOCK = ".hashes.json.lock"
 _CHUNK = 1 << 20
@@ -192,16 +196,47 @@ def _progress(name: str, total: int | None = None, out: TextIO | None = None):
                 file=out or sys.stderr, leave=True, dynamic_ncols=True)
 
 
-def _copy_local(src: Path, tmp: Path, name: str) -> None:
-    size = src.stat().st_size
-    with open(src, "rb") as fin, open(tmp, "wb") as fout, _progress(name, size) as bar:
-        while chunk := fin.read(_CHUNK):
-            fout.write(chunk)
-            bar.update(len(chunk))
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise FetchError(f"${name}={text!r}: expected a number >= 0")
+    return value
+
+
+def _size_limit(f: RemoteFile) -> tuple[int, str]:
+    """The most bytes ``f`` may have, and why (its pinned size, or the ceiling)."""
+    if f.size_bytes is not None:
+        return f.size_bytes, f"its size is pinned at {f.size_bytes:,} bytes"
+    cap = int(_env_number(ENV_MAX_BYTES, MAX_UNPINNED_BYTES))
+    return cap, (f"the ceiling for a file of unpinned size is {cap:,} bytes (${ENV_MAX_BYTES} "
+                 "raises it)")
 
 
 class _Refused(FetchError):
-    """The server answered, but with something this module will not follow or accept."""
+    """The server (or the mirror folder) answered, with something this module will not
+    follow or accept."""
+
+
+def _over(what: str, n: int, limit: tuple[int, str], when: str = "after") -> _Refused:
+    return _Refused(f"{what}: stopped {when} {n:,} bytes: {limit[1]}")
+
+
+def _copy_local(src: Path, tmp: Path, name: str, limit: tuple[int, str]) -> None:
+    size = src.stat().st_size
+    if size > limit[0]:
+        raise _over(str(src), size, limit, "at")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout, _progress(name, size) as bar:
+        while chunk := fin.read(_CHUNK):
+            if fout.tell() + len(chunk) > limit[0]:  # the file grew while being copied
+                raise _over(str(src), fout.tell() + len(chunk), limit)
+            fout.write(chunk)
+            bar.update(len(chunk))
 
 
 def _get(session, url: str):
@@ -239,7 +274,7 @@ def _content_length(r, url: str) -> int | None:
     return int(value)
 
 
-def _http_get(url: str, tmp: Path, name: str) -> None:
+def _http_get(url: str, tmp: Path, name: str, limit: tuple[int, str]) -> None:
     """Stream ``url`` into ``tmp``. The body is read with ``read1``: each read returns as soon
     as any bytes arrive, so the checks after it run however slowly the server sends."""
     import requests
@@ -250,8 +285,13 @@ def _http_get(url: str, tmp: Path, name: str) -> None:
         with _get(session, url) as r:
             r.raise_for_status()
             total = _content_length(r, url)
+            if total is not None and total > limit[0]:
+                raise _Refused(f"{url}: the server announces {total:,} bytes, refused before "
+                               f"the download: {limit[1]}")
             with open(tmp, "wb") as fout, _progress(name, total) as bar:
                 while chunk := r.raw.read1(_CHUNK):
+                    if fout.tell() + len(chunk) > limit[0]:  # an endless body, or a bomb
+                        raise _over(url, fout.tell() + len(chunk), limit)
                     fout.write(chunk)
                     bar.update(len(chunk))
                 got = fout.tell()
@@ -343,6 +383,7 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
             _record_hash(root, f, dest, None)
         return dest
     origin, local = _origin(f)
+    limit = _size_limit(f)
     if origin is None:
         raise FetchError(f"{f.name}: no direct URL. {_by_hand(f, dest)}")
     if local:
@@ -351,16 +392,16 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
             raise FetchError(f"{ENV_MIRROR}={os.environ.get(ENV_MIRROR)}: the mirror folder has "
                              f"no file {f.name} ({src} not found). Copy it there, or place it "
                              f"by hand at {dest}, or unset {ENV_MIRROR} to use {f.url}.")
-        fill: Callable[[Path], None] = lambda tmp: _copy_local(src, tmp, f.name)  # noqa: E731
+        fill: Callable[[Path], None] = partial(_copy_local, src, name=f.name, limit=limit)
     else:
-        fill = lambda tmp: _http_get(origin, tmp, f.name)  # noqa: E731
+        fill = partial(_http_get, origin, name=f.name, limit=limit)
     try:
         _fetch_into(fill, dest, expected, origin)
     except ChecksumError as exc:
         raise ChecksumError(f"{exc}; the download was discarded, nothing was written to "
                             f"{dest}. {_by_hand(f, dest)}") from None
     except _Refused as exc:
-        raise FetchError(f"{exc}. {_by_hand(f, dest)}") from None
+        raise FetchError(f"{exc}; nothing was written to {dest}. {_by_hand(f, dest)}") from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _network_error(exc, origin, f, dest) from None
     if f.known_hash is None and expected is None:
@@ -398,7 +439,8 @@ def _fetch_gdrive(source: Source, files: list[RemoteFile], root: Path) -> None:
                                  f"{', '.join(sorted(got)) or 'nothing'}). " + manual)
             dest = root / f.dest
             expected = _expected(root, f)
-            _fetch_into(lambda tmp, p=got[f.name]: shutil.copyfile(p, tmp), dest, expected, url)
+            _fetch_into(partial(_copy_local, got[f.name], name=f.name, limit=_size_limit(f)),
+                        dest, expected, url)
             if expected is None:
                 _record_hash(root, f, dest, url)
 
