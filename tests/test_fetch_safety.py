@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.data import fetch as fetch_mod
 from bench.data import sources
 from bench.data.fetch import FetchError, fetch
 from bench.data.sources import RemoteFile, Source
@@ -324,3 +325,26 @@ def test_7_zip_that_unpacks_past_the_cap_is_refused(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="unpacks to .*1,048,576"):
         fetch("snemi3d", root)
     assert not (root / "ac3_ac4").exists() or _files(root / "ac3_ac4") == []
+
+
+# -- 8: a deadline and a minimum rate for each download -----------------------------------------
+def test_8_a_trickle_below_the_minimum_rate_is_stopped(mirror, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch_mod, "RATE_WINDOW_S", 0.5, raising=False)
+    monkeypatch.setenv("EMSEG_BENCH_FETCH_MIN_RATE", "1000")
+    mirror.routes["slow.h5"] = _trickle(200, 0.05)  # 20 bytes/s, 10 s in all
+    _register(monkeypatch, "t-slow", _file("t-slow", "slow.h5"))
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match=r"bytes/s over the last \d+ s, below the minimum of "
+                                         r"1,000 bytes/s"):
+        fetch("t-slow", tmp_path)
+    assert time.monotonic() - t0 < 5 and _files(tmp_path) == []
+
+
+def test_8_a_download_past_its_deadline_is_stopped(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMSEG_BENCH_FETCH_DEADLINE_S", "1")
+    mirror.routes["long.h5"] = _trickle(200, 0.05)  # fast enough for the rate, too long
+    _register(monkeypatch, "t-long", _file("t-long", "long.h5"))
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match=r"past its deadline of 1 s"):
+        fetch("t-long", tmp_path)
+    assert time.monotonic() - t0 < 5 and _files(tmp_path) == []

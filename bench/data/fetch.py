@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,6 +50,15 @@ MAX_REDIRECTS = 10
 #: size is pinned stops at that size); ``$EMSEG_BENCH_MAX_BYTES`` overrides it
 MAX_UNPINNED_BYTES = 32 << 30
 ENV_MAX_BYTES = "EMSEG_BENCH_MAX_BYTES"
+#: one download may take at most DEADLINE_S in all, and must average MIN_RATE_BYTES_S over
+#: every RATE_WINDOW_S: a server that sends a byte now and then (each read well within
+#: READ_TIMEOUT_S) cannot keep a fetch alive for ever. ``$EMSEG_BENCH_FETCH_DEADLINE_S`` and
+#: ``$EMSEG_BENCH_FETCH_MIN_RATE`` (bytes/s) override them, for a slow but honest line
+DEADLINE_S = 12 * 3600.0
+MIN_RATE_BYTES_S = 1024.0
+RATE_WINDOW_S = 60.0
+ENV_DEADLINE = "EMSEG_BENCH_FETCH_DEADLINE_S"
+ENV_MIN_RATE = "EMSEG_BENCH_FETCH_MIN_RATE"
 HASHES_FILE = "hashes.json"
 HASHES_LOCK = ".hashes.json.lock"
 _CHUNK = 1 << 20
@@ -274,11 +284,37 @@ def _content_length(r, url: str) -> int | None:
     return int(value)
 
 
+class _Pace:
+    """The overall deadline and the minimum rate of one download (see :data:`DEADLINE_S`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.deadline_s = _env_number(ENV_DEADLINE, DEADLINE_S)
+        self.min_rate = _env_number(ENV_MIN_RATE, MIN_RATE_BYTES_S)
+        self.start = self.mark = time.monotonic()
+        self.mark_bytes = 0
+
+    def check(self, n_bytes: int) -> None:
+        now = time.monotonic()
+        if now - self.start > self.deadline_s:
+            raise _Refused(f"the download of {self.url} was stopped after {now - self.start:.0f} "
+                           f"s ({n_bytes:,} bytes), past its deadline of {self.deadline_s:g} s "
+                           f"(${ENV_DEADLINE} changes it)")
+        if now - self.mark >= RATE_WINDOW_S:
+            rate = (n_bytes - self.mark_bytes) / (now - self.mark)
+            if rate < self.min_rate:
+                raise _Refused(f"the download of {self.url} was stopped: {rate:,.1f} bytes/s over "
+                               f"the last {now - self.mark:.0f} s, below the minimum of "
+                               f"{self.min_rate:,.0f} bytes/s (${ENV_MIN_RATE} changes it)")
+            self.mark, self.mark_bytes = now, n_bytes
+
+
 def _http_get(url: str, tmp: Path, name: str, limit: tuple[int, str]) -> None:
     """Stream ``url`` into ``tmp``. The body is read with ``read1``: each read returns as soon
     as any bytes arrive, so the checks after it run however slowly the server sends."""
     import requests
 
+    pace = _Pace(url)
     with requests.Session() as session:
         # a file, not a page: no transparent compression that would inflate what is written
         session.headers["Accept-Encoding"] = "identity"
@@ -294,6 +330,7 @@ def _http_get(url: str, tmp: Path, name: str, limit: tuple[int, str]) -> None:
                         raise _over(url, fout.tell() + len(chunk), limit)
                     fout.write(chunk)
                     bar.update(len(chunk))
+                    pace.check(fout.tell())
                 got = fout.tell()
             if total is not None and got < total:
                 raise requests.exceptions.ChunkedEncodingError(
