@@ -348,3 +348,33 @@ def test_8_a_download_past_its_deadline_is_stopped(mirror, tmp_path, monkeypatch
     with pytest.raises(FetchError, match=r"past its deadline of 1 s"):
         fetch("t-long", tmp_path)
     assert time.monotonic() - t0 < 5 and _files(tmp_path) == []
+
+
+# -- 13: credentials in the mirror URL ----------------------------------------------------------
+def test_13_mirror_credentials_stay_out_of_messages_and_hashes_json(mirror, tmp_path,
+                                                                    monkeypatch):
+    import base64
+
+    seen_auth = []
+
+    def good(h: _Handler) -> None:
+        seen_auth.append(h.headers.get("Authorization"))
+        _body(HDF5_MAGIC + b"\0" * 100)(h)
+
+    mirror.routes["a.h5"] = good
+    mirror.routes["b.h5"] = _body(b"not what was pinned")
+    monkeypatch.setenv("EMSEG_BENCH_MIRROR", mirror.base.replace("http://",
+                                                                 "http://alice:s3cret@"))
+    _register(monkeypatch, "t-cred", _file("t-cred", "a.h5"))
+    fetch("t-cred", tmp_path)
+    assert seen_auth == ["Basic " + base64.b64encode(b"alice:s3cret").decode()]  # still used
+    text = (tmp_path / "hashes.json").read_text()
+    assert "s3cret" not in text and "alice" not in text
+    assert _hashes(tmp_path)["t-cred/a.h5"]["origin"] == mirror.base.replace(
+        "http://", "http://***@") + "/a.h5"
+    for name, known in (("b.h5", "sha256:" + "0" * 64), ("absent.h5", None)):
+        _register(monkeypatch, "t-cred2", _file("t-cred2", name, known))
+        with pytest.raises(FetchError) as info:
+            fetch("t-cred2", tmp_path)
+        assert "s3cret" not in str(info.value) and "alice" not in str(info.value)
+        assert "http://***@127.0.0.1" in str(info.value)

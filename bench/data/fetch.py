@@ -106,6 +106,12 @@ def _origin(f: RemoteFile) -> tuple[str | None, bool]:
     return f.url, False
 
 
+def _redact(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***`` (a mirror
+    may be ``http://user:token@host/``): for messages and for ``hashes.json``."""
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)
+
+
 def _by_hand(f: RemoteFile, dest: Path) -> str:
     return (f"Set {ENV_MIRROR} to a URL or folder that serves {f.name}, or place the file by "
             f"hand at {dest} and run the command again.")
@@ -342,6 +348,7 @@ def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> Fe
     import urllib3
 
     hint = _by_hand(f, dest)
+    origin = _redact(origin)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         r = exc.response
         return FetchError(f"cannot download {origin}: HTTP {r.status_code} {r.reason}. {hint}")
@@ -358,7 +365,7 @@ def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> Fe
         # a stall while streaming the body comes as a ConnectionError holding "Read timed out"
         return FetchError(f"the download of {origin} stalled (no data for {READ_TIMEOUT_S:g} s); "
                           f"nothing was written to {dest}. Run the command again. {hint}")
-    text = str(exc)
+    text = _redact(str(exc))
     if "Failed to resolve" in text or "Name or service not known" in text:
         why = "the host name does not resolve (no network, or no DNS)"
     elif "refused" in text.lower():
@@ -423,26 +430,29 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
     limit = _size_limit(f)
     if origin is None:
         raise FetchError(f"{f.name}: no direct URL. {_by_hand(f, dest)}")
+    shown = _redact(origin)  # what messages and hashes.json say: no user or password
     if local:
         src = Path(origin)
         if not src.is_file():
-            raise FetchError(f"{ENV_MIRROR}={os.environ.get(ENV_MIRROR)}: the mirror folder has "
+            mirror = _redact(os.environ.get(ENV_MIRROR, ""))
+            raise FetchError(f"{ENV_MIRROR}={mirror}: the mirror folder has "
                              f"no file {f.name} ({src} not found). Copy it there, or place it "
                              f"by hand at {dest}, or unset {ENV_MIRROR} to use {f.url}.")
         fill: Callable[[Path], None] = partial(_copy_local, src, name=f.name, limit=limit)
     else:
         fill = partial(_http_get, origin, name=f.name, limit=limit)
     try:
-        _fetch_into(fill, dest, expected, origin)
+        _fetch_into(fill, dest, expected, shown)
     except ChecksumError as exc:
         raise ChecksumError(f"{exc}; the download was discarded, nothing was written to "
                             f"{dest}. {_by_hand(f, dest)}") from None
     except _Refused as exc:
-        raise FetchError(f"{exc}; nothing was written to {dest}. {_by_hand(f, dest)}") from None
+        raise FetchError(f"{_redact(str(exc))}; nothing was written to {dest}. "
+                         f"{_by_hand(f, dest)}") from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise _network_error(exc, origin, f, dest) from None
     if f.known_hash is None and expected is None:
-        sha = _record_hash(root, f, dest, origin)
+        sha = _record_hash(root, f, dest, shown)
         print(f"{f.name}: no published checksum; recorded sha256 {sha} in "
               f"{_hashes_path(root)} (later fetches are checked against it)", file=sys.stderr)
     return dest
