@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -378,3 +379,62 @@ def test_13_mirror_credentials_stay_out_of_messages_and_hashes_json(mirror, tmp_
             fetch("t-cred2", tmp_path)
         assert "s3cret" not in str(info.value) and "alice" not in str(info.value)
         assert "http://***@127.0.0.1" in str(info.value)
+
+
+# -- 9: partial downloads: stale ones removed, SIGTERM cleans up like Ctrl-C --------------------
+def test_9_stale_part_files_are_removed_at_the_start_of_a_fetch(mirror, tmp_path, monkeypatch):
+    import socket as socket_mod
+
+    data = HDF5_MAGIC + b"\0" * 100
+    mirror.routes["a.h5"] = _body(data)
+    _register(monkeypatch, "t-stale", _file("t-stale", "a.h5"))
+    folder = tmp_path / "t-stale"
+    folder.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = "".join(c if c.isalnum() or c == "_" else "_" for c in socket_mod.gethostname())
+    old = folder / ".a.h5.k3x9q_1z.part"  # from an older version, a day old
+    old.write_bytes(b"x" * 10)
+    os.utime(old, (time.time() - 86400,) * 2)
+    killed = folder / f".a.h5.{host[:40]}-{dead}.ab12cd_e.part"  # its writer is gone
+    killed.write_bytes(b"x" * 10)
+    other = folder / ".b.h5.k3x9q_1z.part"  # another file's: not this fetch's business
+    other.write_bytes(b"x")
+    os.utime(other, (time.time() - 86400,) * 2)
+    fetch("t-stale", tmp_path)
+    assert _files(folder) == [".b.h5.k3x9q_1z.part", "a.h5"]
+
+
+_TERM = textwrap.dedent("""
+    import sys
+    from bench.cli import main
+    from bench.data import sources
+    from bench.data.sources import RemoteFile, Source
+    sources.SOURCES["t-term"] = Source(
+        name="t-term", kind="dataset", homepage="h", licence="l", citation="c",
+        files=(RemoteFile("slow.h5", "t-term/slow.h5", "http://example.invalid/slow.h5"),))
+    sys.exit(main(["data", "fetch", "t-term", "--data-root", sys.argv[1]]))
+""")
+
+
+def test_9_sigterm_stops_a_fetch_like_ctrl_c_and_leaves_no_part(mirror, tmp_path):
+    mirror.routes["slow.h5"] = _trickle(300, 0.05)  # 15 s unless stopped
+    root = tmp_path / "root"
+    env = {**os.environ, "EMSEG_BENCH_MIRROR": mirror.base, "PYTHONPATH": str(REPO),
+           "EMSEG_BENCH_FETCH_MIN_RATE": "0"}
+    proc = subprocess.Popen([sys.executable, "-c", _TERM, str(root)], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not list((root / "t-term").glob(".slow.h5.*.part")):
+            assert time.monotonic() - t0 < 30 and proc.poll() is None, "no download started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # some bytes written
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert _files(root) == []

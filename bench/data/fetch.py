@@ -21,11 +21,15 @@
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import re
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +63,9 @@ MIN_RATE_BYTES_S = 1024.0
 RATE_WINDOW_S = 60.0
 ENV_DEADLINE = "EMSEG_BENCH_FETCH_DEADLINE_S"
 ENV_MIN_RATE = "EMSEG_BENCH_FETCH_MIN_RATE"
+#: a partial download (``.NAME.*.part``) untouched for this long is stale, whoever wrote it: a
+#: live download writes at least once every READ_TIMEOUT_S or gives up
+STALE_PART_S = 15 * 60.0
 HASHES_FILE = "hashes.json"
 HASHES_LOCK = ".hashes.json.lock"
 _CHUNK = 1 << 20
@@ -386,13 +393,67 @@ def _mkdirs(path: Path) -> list[Path]:
     return made
 
 
+def _host_tag() -> str:
+    return re.sub(r"\W", "_", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove_stale_parts(dest: Path) -> None:
+    """Remove the partial downloads of ``dest`` that nobody is writing any more: those whose
+    writer (named in the file name, ``.NAME.<host>-<pid>.*.part``) was this machine's process
+    and is gone, e.g. killed with SIGKILL, and any untouched for :data:`STALE_PART_S`."""
+    named = re.compile(rf"\.{re.escape(dest.name)}\.(?P<host>\w+)-(?P<pid>\d+)\..*\.part")
+    for part in dest.parent.glob(f".{glob.escape(dest.name)}.*.part"):
+        m = named.fullmatch(part.name)
+        try:
+            age = time.time() - part.stat().st_mtime
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+        dead = bool(m) and m["host"] == _host_tag() and not _alive(int(m["pid"]))
+        if dead or age > STALE_PART_S:
+            part.unlink(missing_ok=True)
+            print(f"removed {part}, a partial download left by an earlier fetch",
+                  file=sys.stderr)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while fetching (as Ctrl-C does), so a fetch stopped by
+    ``kill`` or a job scheduler removes its partial download on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; its own handler applies
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def _fetch_into(src: Callable[[Path], None], dest: Path, expected: str | None,
                 what: str) -> None:
     """Write ``dest`` through a temporary file beside it: ``src(tmp)`` fills it, the checksum is
     checked, and only then is it renamed into place. On any failure nothing is left behind,
-    not even the folders this call created."""
+    not even the folders this call created; stale partial downloads of ``dest`` left by an
+    earlier fetch are removed first."""
     created = _mkdirs(dest.parent)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    _remove_stale_parts(dest)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent,
+                                    prefix=f".{dest.name}.{_host_tag()}-{os.getpid()}.",
+                                    suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -519,6 +580,11 @@ def fetch(name: str, data_root: str | Path | None = None, *,
     out = out or sys.stderr
     source = get_source(name)
     root = resolve_data_root(data_root)
+    with _sigterm_as_interrupt():
+        return _fetch_source(source, root, out)
+
+
+def _fetch_source(source: Source, root: Path, out: TextIO) -> list[Path]:
     if source.made and all((root / p).exists() for p in source.made):
         return [root / p for p in source.made]  # converted already; the downloads may be gone
     pending = [f for f in source.files if not (root / f.dest).exists()]
