@@ -438,3 +438,64 @@ def test_9_sigterm_stops_a_fetch_like_ctrl_c_and_leaves_no_part(mirror, tmp_path
             proc.wait(timeout=10)
     assert proc.returncode == 130 and "interrupted" in err
     assert _files(root) == []
+
+
+# -- 6: trust on first use records only what looks like the file --------------------------------
+def _zip_of(stem: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(f"{stem}.tif", data)
+    return buf.getvalue()
+
+
+def test_6_html_instead_of_a_zip_is_not_recorded_and_a_good_mirror_repairs_it(
+        mirror, tmp_path, monkeypatch):
+    tif = b"II*\0" + b"\0" * 64
+    for stem in ("train-input", "train-labels"):
+        mirror.routes[f"{stem}.zip"] = _body(HTML, {"Content-Type": "text/html"})
+    with pytest.raises(FetchError) as info:
+        fetch("snemi3d", tmp_path)
+    msg = str(info.value)
+    assert "not a zip archive" in msg and "HTML page" in msg and "not recorded" in msg
+    assert _hashes(tmp_path) == {} and not (tmp_path / "snemi3d" / "train-input.zip").exists()
+    for stem in ("train-input", "train-labels"):  # the good mirror: no stale record in the way
+        mirror.routes[f"{stem}.zip"] = _body(_zip_of(stem, tif))
+    paths = fetch("snemi3d", tmp_path)
+    assert [p.read_bytes() for p in paths] == [tif, tif]
+    assert sorted(_hashes(tmp_path)) == ["snemi3d/train-input.zip", "snemi3d/train-labels.zip"]
+
+
+def test_6_wafer4_junk_is_refused_not_reported_ready(mirror, tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    mirror.routes["wafer4_inputs.h5"] = _body(HTML)
+    mirror.routes["wafer4_labels.h5"] = _body(b"\0" * 4096)
+    assert main(["data", "fetch", "wafer4", "--data-root", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "ready" not in captured.out and "not an HDF5 file" in captured.err
+    assert _hashes(tmp_path) == {} and not (tmp_path / "wafer4" / "wafer4_inputs.h5").exists()
+
+
+def test_6_junk_already_in_the_data_root_is_not_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMSEG_BENCH_MIRROR", str(tmp_path / "no-mirror"))
+    (tmp_path / "wafer4").mkdir()
+    for name in ("wafer4_inputs.h5", "wafer4_labels.h5"):
+        (tmp_path / "wafer4" / name).write_bytes(HTML)
+    with pytest.raises(FetchError, match=r"wafer4_inputs\.h5 \(already in the data root\): "
+                                         r"not an HDF5 file .*Delete the file"):
+        fetch("wafer4", tmp_path)
+    assert _hashes(tmp_path) == {}
+
+
+def test_6_failed_conversion_drops_the_record_and_names_the_files(mirror, tmp_path):
+    for stem in ("train-input", "train-labels"):  # a zip, but without the one TIFF inside
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("README.txt", b"nothing here")
+        mirror.routes[f"{stem}.zip"] = _body(buf.getvalue())
+    with pytest.raises(FetchError) as info:
+        fetch("snemi3d", tmp_path)
+    msg = str(info.value)
+    assert "could not be converted" in msg and "expected one TIFF" in msg
+    assert f"Delete {tmp_path / 'snemi3d' / 'train-input.zip'}, " in msg
+    assert _hashes(tmp_path) == {}  # recorded on download, dropped when the conversion failed

@@ -202,6 +202,54 @@ def _expected(root: Path, f: RemoteFile) -> str | None:
     return f"sha256:{sha.lower()}"
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # little/big endian, BigTIFF
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    """HDF5's signature at byte 0, or at 512, 1024, 2048, ... after a user block."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        at = 0
+        while at + len(_HDF5_SIGNATURE) <= size:
+            fh.seek(at)
+            if fh.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE:
+                return True
+            at = 512 if at == 0 else at * 2
+    return False
+
+
+def _format_problem(path: Path, name: str) -> str | None:
+    """Why ``path`` cannot be the file ``name`` says it is (by its suffix: HDF5, zip, TIFF,
+    a torch checkpoint), or None. A file of no known suffix is not checked. A first download
+    is checked so before its hash is trusted and recorded."""
+    import zipfile
+
+    suffix = Path(name).suffix.lower()
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if suffix in (".h5", ".hdf", ".hdf5"):
+        kind, ok = "an HDF5 file", _has_hdf5_signature(path)
+    elif suffix == ".zip":
+        kind, ok = "a zip archive", zipfile.is_zipfile(path)
+    elif suffix in (".tif", ".tiff"):
+        kind, ok = "a TIFF image", head[:4] in _TIFF_SIGNATURES
+    elif suffix in (".ckpt", ".pt", ".pth"):  # torch: a zip, or the legacy pickle format
+        kind, ok = "a torch checkpoint", head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+    else:
+        return None
+    if ok:
+        return None
+    lowered = head.lower()
+    if not head:
+        what = "it is empty"
+    elif b"<html" in lowered or b"<!doctype" in lowered:
+        what = "it is an HTML page: the server sent an error or sign-in page instead of the file"
+    else:
+        what = f"it starts with {head[:16]!r}"
+    return f"not {kind} ({what})"
+
+
 def _check(path: Path, expected: str | None, what: str) -> None:
     if expected is None:
         return
@@ -459,6 +507,9 @@ def _fetch_into(src: Callable[[Path], None], dest: Path, expected: str | None,
     try:
         src(tmp)
         _check(tmp, expected, what)
+        problem = None if expected else _format_problem(tmp, dest.name)
+        if problem:  # no checksum to trust yet: what would be recorded must look right
+            raise _Refused(f"{what}: {problem}; its checksum was not recorded")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -485,6 +536,10 @@ def fetch_file(f: RemoteFile, root: Path) -> Path:
         except ChecksumError as exc:
             raise ChecksumError(f"{exc}. Delete the file to fetch it again.") from None
         if expected is None:
+            problem = _format_problem(dest, dest.name)
+            if problem:
+                raise FetchError(f"{dest} (already in the data root): {problem}; its checksum "
+                                 "was not recorded. Delete the file and fetch it again.")
             _record_hash(root, f, dest, None)
         return dest
     origin, local = _origin(f)
@@ -595,9 +650,27 @@ def _fetch_source(source: Source, root: Path, out: TextIO) -> list[Path]:
         _fetch_gdrive(source, drive, root)
     paths = [fetch_file(f, root) for f in source.files]
     if source.convert:
-        CONVERSIONS[source.convert](root)
+        try:
+            CONVERSIONS[source.convert](root)
+        except Exception as exc:  # any failure: the downloads are not the release they claim
+            raise _conversion_failed(source, root, exc) from exc
         return [root / p for p in source.made]
     return paths
+
+
+def _conversion_failed(source: Source, root: Path, exc: Exception) -> FetchError:
+    """Drop the checksums recorded on first download for ``source``'s files (what they
+    recorded did not convert, so it is no release to check later downloads against) and say
+    which files to delete."""
+    recorded = [f.dest for f in source.files if f.known_hash is None]
+    if recorded and _hashes_path(root).exists():
+        _update_hashes(root, lambda files: [files.pop(d, None) for d in recorded])
+    dropped = (f" Their checksums, recorded on first download, were removed from "
+               f"{_hashes_path(root)}." if recorded else "")
+    paths = ", ".join(str(root / f.dest) for f in source.files)
+    return FetchError(f"{source.name}: the downloaded files could not be converted "
+                      f"({type(exc).__name__}: {_redact(str(exc))}).{dropped} Delete {paths} and "
+                      f"fetch again, from the origin or a mirror that serves the real files.")
 
 
 def resolve_checkpoint(checkpoint: str | None, data_root: str | Path | None = None) -> str | None:
