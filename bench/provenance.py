@@ -17,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from bench.atomic import write_json
 
-__all__ = ["PROVENANCE_NAME", "SIGNED_FILES", "key_path", "sign_run", "verify_run"]
+__all__ = ["PROVENANCE_NAME", "SIGNED_FILES", "SigningKeyError", "check_key", "key_path",
+           "sign_run", "verify_run"]
+
+log = logging.getLogger(__name__)
 
 PROVENANCE_NAME = "provenance.json"
 #: the files of a run directory that the harness itself writes and vouches for
@@ -39,9 +43,44 @@ def key_path() -> Path:
     return config / "emseg-bench" / "run-key"
 
 
+class SigningKeyError(ValueError):
+    """The run signing key cannot be used; the message names it and says what to do."""
+
+
+def check_key() -> None:
+    """Preflight for a run, before its folder exists: the signing key is made when missing and
+    must be a readable text file (else :class:`SigningKeyError`)."""
+    _key(create=True)
+
+
+def _read_key(path: Path) -> bytes:
+    what = f"the run signing key {path} (${KEY_ENV}, else ~/.config/emseg-bench/run-key)"
+    fix = (f"delete it to have a new one made (runs signed with the old key will not be "
+           f"resumed), or point ${KEY_ENV} at another file")
+    if path.is_dir():
+        raise SigningKeyError(f"{what} is a directory, not a key file: {fix}")
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise SigningKeyError(f"{what} cannot be read (permission denied): make it readable "
+                              f"by you (chmod 600 {path}), or {fix}") from None
+    except OSError as exc:
+        raise SigningKeyError(f"{what} cannot be read ({exc.strerror or exc}): {fix}") from None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or not all(c.isprintable() or c.isspace() for c in text):
+        raise SigningKeyError(f"{what} is not a text key (it holds binary bytes; the harness "
+                              f"writes 64 hex digits): {fix}")
+    if len(text) < 32:
+        raise SigningKeyError(f"{what} is empty or too short (under 32 characters): {fix}")
+    return text.encode()
+
+
 def _key(create: bool) -> bytes | None:
     path = key_path()
-    if not path.is_file():
+    if not os.path.lexists(path):
         if not create:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,11 +91,7 @@ def _key(create: bool) -> bytes | None:
         else:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
-    text = path.read_text().strip()
-    if len(text) < 32:
-        raise ValueError(f"{path}: the run signing key is empty or too short; delete it to "
-                         "make a new one (runs signed with the old key will not be resumed)")
-    return text.encode()
+    return _read_key(path)
 
 
 def _sha256(path: Path) -> str:
