@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 from pathlib import Path
@@ -33,6 +34,9 @@ PROVENANCE_NAME = "provenance.json"
 #: the files of a run directory that the harness itself writes and vouches for
 SIGNED_FILES = ("config.yaml", "model.pt")
 KEY_ENV = "EMSEG_BENCH_KEY_FILE"
+#: a key with less than this (its length times the entropy of its characters) draws a warning;
+#: the 64 random hex digits the harness writes have about 240
+MIN_KEY_BITS = 96
 
 
 def key_path() -> Path:
@@ -49,8 +53,31 @@ class SigningKeyError(ValueError):
 
 def check_key() -> None:
     """Preflight for a run, before its folder exists: the signing key is made when missing and
-    must be a readable text file (else :class:`SigningKeyError`)."""
-    _key(create=True)
+    must be a readable text file (else :class:`SigningKeyError`); a weak key, or one that
+    others can read, is logged as a warning."""
+    key = _key(create=True)
+    path = key_path()
+    for why in _key_weaknesses(path, key):
+        log.warning("the run signing key %s %s; anyone who can read or guess it can make a "
+                    "folder pass for one of your runs", path, why)
+
+
+def _key_weaknesses(path: Path, key: bytes) -> list[str]:
+    found = []
+    counts = [key.count(b) for b in set(key)]
+    bits = sum(c * math.log2(len(key) / c) for c in counts)
+    if bits < MIN_KEY_BITS:
+        found.append(f"is weak (about {bits:.0f} bits of entropy, fewer than {MIN_KEY_BITS}): "
+                     "delete it to have a random one made")
+    st = path.stat()
+    others = [who for who, bits_ in (("group", 0o060), ("others", 0o006)) if st.st_mode & bits_]
+    if others:
+        found.append(f"can be read or written by {' and '.join(others)} (mode "
+                     f"{st.st_mode & 0o777:03o}): chmod 600 {path}, or use a key file of "
+                     "your own")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        found.append(f"belongs to another user (uid {st.st_uid}): use a key file of your own")
+    return found
 
 
 def _read_key(path: Path) -> bytes:
