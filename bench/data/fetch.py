@@ -410,7 +410,8 @@ def _network_error(exc: Exception, origin: str, f: RemoteFile, dest: Path) -> Fe
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError,
                         urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError)):
-        return FetchError(f"the download of {origin} was cut off before the end ({exc}); "
+        return FetchError(f"the download of {origin} was cut off before the end "
+                          f"({_redact(str(exc))}); "
                           f"nothing was written to {dest}. Run the command again. {hint}")
     if isinstance(exc, requests.ConnectTimeout):
         return FetchError(f"cannot download {origin}: no connection within "
