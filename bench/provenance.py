@@ -17,18 +17,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import math
 import os
 import secrets
 from pathlib import Path
 
 from bench.atomic import write_json
 
-__all__ = ["PROVENANCE_NAME", "SIGNED_FILES", "key_path", "sign_run", "verify_run"]
+__all__ = ["PROVENANCE_NAME", "SIGNED_FILES", "SigningKeyError", "check_key", "key_path",
+           "sign_run", "verify_run"]
+
+log = logging.getLogger(__name__)
 
 PROVENANCE_NAME = "provenance.json"
 #: the files of a run directory that the harness itself writes and vouches for
 SIGNED_FILES = ("config.yaml", "model.pt")
 KEY_ENV = "EMSEG_BENCH_KEY_FILE"
+#: a key with less than this (its length times the entropy of its characters) draws a warning;
+#: the 64 random hex digits the harness writes have about 240
+MIN_KEY_BITS = 96
 
 
 def key_path() -> Path:
@@ -39,9 +47,67 @@ def key_path() -> Path:
     return config / "emseg-bench" / "run-key"
 
 
+class SigningKeyError(ValueError):
+    """The run signing key cannot be used; the message names it and says what to do."""
+
+
+def check_key() -> None:
+    """Preflight for a run, before its folder exists: the signing key is made when missing and
+    must be a readable text file (else :class:`SigningKeyError`); a weak key, or one that
+    others can read, is logged as a warning."""
+    key = _key(create=True)
+    path = key_path()
+    for why in _key_weaknesses(path, key):
+        log.warning("the run signing key %s %s; anyone who can read or guess it can make a "
+                    "folder pass for one of your runs", path, why)
+
+
+def _key_weaknesses(path: Path, key: bytes) -> list[str]:
+    found = []
+    counts = [key.count(b) for b in set(key)]
+    bits = sum(c * math.log2(len(key) / c) for c in counts)
+    if bits < MIN_KEY_BITS:
+        found.append(f"is weak (about {bits:.0f} bits of entropy, fewer than {MIN_KEY_BITS}): "
+                     "delete it to have a random one made")
+    st = path.stat()
+    others = [who for who, bits_ in (("group", 0o060), ("others", 0o006)) if st.st_mode & bits_]
+    if others:
+        found.append(f"can be read or written by {' and '.join(others)} (mode "
+                     f"{st.st_mode & 0o777:03o}): chmod 600 {path}, or use a key file of "
+                     "your own")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        found.append(f"belongs to another user (uid {st.st_uid}): use a key file of your own")
+    return found
+
+
+def _read_key(path: Path) -> bytes:
+    what = f"the run signing key {path} (${KEY_ENV}, else ~/.config/emseg-bench/run-key)"
+    fix = (f"delete it to have a new one made (runs signed with the old key will not be "
+           f"resumed), or point ${KEY_ENV} at another file")
+    if path.is_dir():
+        raise SigningKeyError(f"{what} is a directory, not a key file: {fix}")
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise SigningKeyError(f"{what} cannot be read (permission denied): make it readable "
+                              f"by you (chmod 600 {path}), or {fix}") from None
+    except OSError as exc:
+        raise SigningKeyError(f"{what} cannot be read ({exc.strerror or exc}): {fix}") from None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or not all(c.isprintable() or c.isspace() for c in text):
+        raise SigningKeyError(f"{what} is not a text key (it holds binary bytes; the harness "
+                              f"writes 64 hex digits): {fix}")
+    if len(text) < 32:
+        raise SigningKeyError(f"{what} is empty or too short (under 32 characters): {fix}")
+    return text.encode()
+
+
 def _key(create: bool) -> bytes | None:
     path = key_path()
-    if not path.is_file():
+    if not os.path.lexists(path):
         if not create:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,11 +118,7 @@ def _key(create: bool) -> bytes | None:
         else:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
-    text = path.read_text().strip()
-    if len(text) < 32:
-        raise ValueError(f"{path}: the run signing key is empty or too short; delete it to "
-                         "make a new one (runs signed with the old key will not be resumed)")
-    return text.encode()
+    return _read_key(path)
 
 
 def _sha256(path: Path) -> str:

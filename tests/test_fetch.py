@@ -310,7 +310,7 @@ def test_drive_folder_through_gdown_is_checked_recorded_and_moved_into_place(
         sub = Path(output) / "wafer4"  # gdown keeps the folder's name as a sub-folder
         sub.mkdir()
         for name in ("wafer4_inputs.h5", "wafer4_labels.h5"):
-            (sub / name).write_bytes(name.encode() * 100)
+            (sub / name).write_bytes(b"\x89HDF\r\n\x1a\n" + name.encode() * 100)  # HDF5-like
 
     monkeypatch.setitem(sys.modules, "gdown",
                         types.SimpleNamespace(download_folder=download_folder))
@@ -321,6 +321,8 @@ def test_drive_folder_through_gdown_is_checked_recorded_and_moved_into_place(
     assert calls == ["1QsMc71wWDozitktVDXSvZtu5OEP2JT5y"]
     recorded = json.loads((tmp_path / "hashes.json").read_text())["files"]
     assert recorded["wafer4/wafer4_labels.h5"]["sha256"] == hashlib.sha256(
-        b"wafer4_labels.h5" * 100).hexdigest()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hashes.json", "wafer4"]  # no temp
+        b"\x89HDF\r\n\x1a\n" + b"wafer4_labels.h5" * 100).hexdigest()
+    # no temporary file; the lock that guards hashes.json stays (an empty file)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hashes.json.lock", "hashes.json",
+                                                          "wafer4"]
     assert fetch("wafer4", tmp_path) == paths and calls == ["1QsMc71wWDozitktVDXSvZtu5OEP2JT5y"]

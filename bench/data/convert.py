@@ -6,7 +6,6 @@ outputs atomically (a reader never sees a half-written file).
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,9 @@ from bench.atomic import atomic_path
 from bench.data.loaders import DataFormatError
 
 _CHUNK = 1 << 20
+#: the most bytes one archive member may unpack to (SNEMI3D's largest, the labels stack, is
+#: well under 1 GiB): a small zip that claims, or inflates to, more is refused
+MAX_UNPACKED_BYTES = 4 << 30
 
 
 def _unzip_single_tif(archive: Path, dest: Path) -> None:
@@ -25,8 +27,17 @@ def _unzip_single_tif(archive: Path, dest: Path) -> None:
         if len(tifs) != 1:
             raise DataFormatError(f"{archive}: expected one TIFF stack inside, found "
                                   f"{zf.namelist()}")
-        with atomic_path(dest) as tmp, zf.open(tifs[0]) as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, _CHUNK)
+        info = zf.getinfo(tifs[0])
+        if info.file_size > MAX_UNPACKED_BYTES:
+            raise DataFormatError(f"{archive}: {tifs[0]} unpacks to {info.file_size:,} bytes, "
+                                  f"more than the {MAX_UNPACKED_BYTES:,} allowed")
+        with atomic_path(dest) as tmp, zf.open(info) as fin, open(tmp, "wb") as fout:
+            # counted as well: the size in the archive's header is the archive's own claim
+            while chunk := fin.read(_CHUNK):
+                if fout.tell() + len(chunk) > MAX_UNPACKED_BYTES:
+                    raise DataFormatError(f"{archive}: {tifs[0]} unpacks to more than the "
+                                          f"{MAX_UNPACKED_BYTES:,} bytes allowed")
+                fout.write(chunk)
 
 
 def _convert_snemi3d(root: Path) -> None:

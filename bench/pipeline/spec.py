@@ -157,8 +157,10 @@ def prepare(spec: RunSpec, store: ResultsStore):
     """
     from bench.data import load_dataset
     from bench.device import resolve_device
+    from bench.provenance import check_key
 
     spec.validate()
+    check_key()  # a key that cannot sign the run fails now, not in an orphan run folder
     METHODS.get(spec.method)  # unknown names list the valid ones
     for pp in spec.postprocess:
         POSTPROCESSORS.get(pp)
