@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="first re-insert every finished run directory's rows into the database")
     p.add_argument("--format", default="html", metavar="LIST",
                    help="comma separated outputs: html (the report: index.html, leaderboard.md, "
-                   "plots), csv, json, parquet (needs pyarrow): leaderboard.FORMAT with every "
-                   "result row and the leaderboard's columns (default: html)")
+                   "leaderboard.txt, plots), csv, json, parquet (needs pyarrow): "
+                   "leaderboard.FORMAT with every result row and the leaderboard's columns, "
+                   "then the floor columns (default: html)")
     p.set_defaults(func=main)
 
 
@@ -49,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"skipped {path}: {why}", file=sys.stderr)
         print(f"report: {index}")
         print(f"markdown: {index.with_name('leaderboard.md')}")
+        print(f"text: {index.with_name('leaderboard.txt')}")
     out_dir = Path(args.out) if args.out else store.root / "report"
     for path in export_leaderboard(store.root, out_dir, formats):
         print(f"{path.suffix[1:]}: {path}")
