@@ -29,7 +29,7 @@ from bench.data.types import Dataset, Volume
 #: one new module there, nothing else); ``data list`` shows these first, in this order
 _BUILTIN_PACKAGE = "bench.data.datasets"
 _BUILTIN_ORDER = tuple(f"{_BUILTIN_PACKAGE}.{m}"
-                       for m in ("phantom", "cad_h5", "cremi", "snemi", "gala"))
+                       for m in ("phantom", "cad_h5", "cremi", "snemi", "gala", "lsd"))
 ENTRY_POINT_GROUP = "emseg_bench.datasets"
 
 
