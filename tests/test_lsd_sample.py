@@ -186,3 +186,30 @@ def test_registered_dataset_reads_the_shared_copy_with_the_file_spec_split(share
     assert ds.split("test").shape == (25, 250, 250)
     assert ds.split_hash() == load_dataset(str(shared_data / SHARED_FILE)).split_hash()
 
+
+# -- the suite ---------------------------------------------------------------------------------
+def test_real_small_suite_names_the_small_real_volumes(capsys, tmp_path):
+    from bench.cli import main
+    from bench.data.registry import expand_suite, suites
+
+    assert expand_suite("real-small") == ["lsd_sample", "gala_fib"]
+    assert expand_suite("synthetic") == ["synthetic"]
+    assert expand_suite("x.h5:raw:labels") == ["x.h5:raw:labels"]
+    assert "real-small" in suites()
+    assert main(["data", "list", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "real-small: suite" in out and "lsd_sample, gala_fib" in out
+    assert "bench data fetch lsd_sample" in out or "lsd_sample" in out
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_run_on_a_suite_runs_each_dataset(shared_data, tmp_path):
+    from bench.cli import main
+    from bench.results import ResultsStore
+
+    results = tmp_path / "results"
+    assert main(["run", "--method", "membrane", "--dataset", "real-small", "--data-root",
+                 str(shared_data), "--results", str(results)]) == 0
+    rows = ResultsStore(results).rows()
+    assert sorted(r["dataset"] for r in rows) == ["gala_fib", "lsd_sample"]

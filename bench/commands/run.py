@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="the run whose affinities the rolled and shuffled controls "
                           "translate (a run id in --results, or a run directory); given only "
                           "to the methods that read another run")
-    data.add_argument("--dataset", default=None, help="dataset name or file spec "
+    data.add_argument("--dataset", default=None, help="dataset name, suite name (e.g. "
+                      "real-small: every dataset of it in turn; bench data list) or file spec "
                       "path.h5:raw_key:labels_key (default: synthetic)")
     training.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
                           help="training recipe size (default: quick)")
@@ -254,7 +255,12 @@ def _main(args: argparse.Namespace) -> int:
             raise ValueError("--source-run with --seeds: run the rolled and shuffled controls "
                              "without --seeds (one run: a control does not depend on the seed)")
         source_run = resolve_source_run(args.source_run, store)
-        specs = [(_with_source_run(replace(template, method=name), source_run), None)
+        datasets = _datasets(template.dataset)
+        if source_run is not None and len(datasets) > 1:
+            raise ValueError(f"--source-run with the suite {template.dataset}: a run belongs "
+                             "to one dataset; give that dataset's name instead")
+        templates = [replace(template, dataset=d) for d in datasets]
+        specs = [(_with_source_run(replace(t, method=name), source_run), None) for t in templates
                  for name in expand_methods(args.method, source_run=source_run is not None)]
     if args.threads is None and any(s.blockwise and s.workers > 1 for s, _ in specs):
         # each local Dask worker runs torch ops with its own OpenMP team: one thread each, so
@@ -269,7 +275,9 @@ def _main(args: argparse.Namespace) -> int:
     if study_seeds:
         from bench.study import run_study
 
-        outcomes += run_study([s.method for s, _ in specs], study_seeds, template, store)
+        for t in templates:  # one study per dataset of a suite
+            outcomes += run_study([s.method for s, _ in specs if s.dataset == t.dataset],
+                                  study_seeds, t, store)
         specs = []
     for spec, run_id in specs:
         try:
@@ -300,6 +308,13 @@ def _spec(args: argparse.Namespace, seed: int):
         select=args.select or "voi",
         data_seed=_phantom_seed(args.phantom_seed),
     )
+
+
+def _datasets(name: str) -> list[str]:
+    """``--dataset``: a suite's datasets (``real-small``), or the one name or file spec."""
+    from bench.data.registry import expand_suite
+
+    return expand_suite(name)
 
 
 def _phantom_seed(value: int | None) -> int:
