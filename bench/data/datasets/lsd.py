@@ -34,6 +34,8 @@ register_dataset(
         "3D neuron labels; two 50-section stacks meeting at z = 50",
         (40.0, 4.0, 4.0),
         (FILE,),
+        splits={"train": "sections 0-59 (both stacks: the seam at z = 50 is inside train)",
+                "val": "sections 60-74", "test": "sections 75-99 (the file-spec default)"},
         sources=("lsd_sample",),
     ),
     _load,
