@@ -246,3 +246,19 @@ def test_controls_run_through_the_pipeline_and_rolled_rolls_a_run(tmp_path, caps
     assert main(["run", "--method", "rolled", "--profile", "smoke", "--results",
                  str(results)]) != 0
     assert "--source-run RUN_ID" in capsys.readouterr().err
+
+
+def test_csv_export_names_a_damaged_table_and_still_writes(tmp_path, capsys):
+    from bench.cli import main
+    from bench.results import OVERLAP_TABLES
+
+    store = ResultsStore(tmp_path)
+    gt = (np.indices((8, 16, 16)).sum(axis=0) // 5 + 1).astype(np.uint64)
+    _result(store, "good-1", "good", "3d", gt, gt)
+    _result(store, "membrane-1", "membrane", "control", (gt + 1) // 4, gt)
+    (store.run_dir("good-1") / OVERLAP_TABLES).write_text("not an archive\n")
+    assert main(["report", "--results", str(tmp_path), "--format", "csv"]) == 1
+    assert f"skipped {store.run_dir('good-1') / OVERLAP_TABLES}" in capsys.readouterr().err
+    frame = pd.read_csv(tmp_path / "report" / "leaderboard.csv")
+    assert frame.loc[frame["method"] == "good", "floor_method"].tolist() == ["membrane"]
+    assert frame.loc[frame["method"] == "good", "beats_floor"].isna().all()

@@ -52,7 +52,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"markdown: {index.with_name('leaderboard.md')}")
         print(f"text: {index.with_name('leaderboard.txt')}")
     out_dir = Path(args.out) if args.out else store.root / "report"
-    for path in export_leaderboard(store.root, out_dir, formats):
+    reported = {path for path, _ in files}
+    more: list = []
+    for path in export_leaderboard(store.root, out_dir, formats, skipped=more):
         print(f"{path.suffix[1:]}: {path}")
+    for path, why in more:  # damaged files the report has not named already
+        if path not in reported:
+            reported.add(path)
+            print(f"skipped {path}: {why}", file=sys.stderr)
+    files += more
     # the report is built, but some runs or files are missing from it
     return 1 if skipped or files else 0

@@ -42,10 +42,14 @@ def parse_formats(text: str) -> list[str]:
 
 
 def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
-                       formats: list[str]) -> list[Path]:
+                       formats: list[str], *, skipped: list | None = None) -> list[Path]:
     """Write ``leaderboard.<format>`` into ``out_dir`` for each export format; return the
-    paths (report formats in ``formats`` are ignored here)."""
-    board = with_floor(results_dir, load_leaderboard(results_dir))
+    paths (report formats in ``formats`` are ignored here). A run whose overlap tables are
+    damaged gets no floor verdict; with ``skipped`` (a list) the file is appended there as
+    ``(path, why)``, without it the first one raises ``ValueError``."""
+    if not any(fmt in FORMATS for fmt in formats):
+        return []
+    board = with_floor(results_dir, load_leaderboard(results_dir), skipped=skipped)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -66,7 +70,8 @@ def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
     return written
 
 
-def with_floor(results_dir: str | Path, board: pd.DataFrame) -> pd.DataFrame:
+def with_floor(results_dir: str | Path, board: pd.DataFrame, *,
+               skipped: list | None = None) -> pd.DataFrame:
     """``board`` with the report's floor columns (see the module docstring)."""
     from bench.report.floor import FLOOR_COLUMNS, floor_verdicts
     from bench.report.leaderboard import select_results, summarize_results
@@ -78,7 +83,8 @@ def with_floor(results_dir: str | Path, board: pd.DataFrame) -> pd.DataFrame:
     if board.empty:
         return out
     selected = select_results(board)
-    verdicts = floor_verdicts(ResultsStore(results_dir), selected, summarize_results(selected))
+    verdicts = floor_verdicts(ResultsStore(results_dir), selected, summarize_results(selected),
+                              skipped=skipped)
     key = ["dataset", "profile", "postprocess", "method"]
     rows = selected[["run_id", "split", *key]].merge(verdicts, on=key, how="inner")
     index = {k: i for i, k in enumerate(zip(out["run_id"], out["postprocess"], out["split"],
