@@ -20,6 +20,10 @@ member                  required  default
 ``save`` / ``load``     no        the method object's attributes, as JSON + arrays (no pickle)
 ``load_checkpoint``     no        :meth:`load` (``--checkpoint FILE``: no training)
 ``predict_long_range``  no        none: mutex watershed is skipped for the method
+``learned``             no        ``True``; ``False`` for a method with nothing to train (a
+                                  control): the check's train layer leaves it out
+``needs_source_run``    no        ``False``; ``True`` when the method reads another run's
+                                  predictions (``source_run``, ``bench run --source-run``)
 ======================  ========  =========================================================
 
 A subclass is checked when it is defined (:meth:`Method.__init_subclass__`): a member with the
@@ -29,6 +33,7 @@ without ``predict_long_range`` raises ``TypeError`` at import time, not after tr
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -36,7 +41,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Method", "MethodDefinitionError", "check_raw"]
+__all__ = ["CONTROL_FAMILY", "Method", "MethodDefinitionError", "check_raw", "raw_fingerprint"]
+
+#: the family of the null controls (``baselines.controls``): the report shows the best of them
+#: as a floor beside the methods and never ranks them as methods
+CONTROL_FAMILY = "control"
 
 #: how the harness calls each member: positional arguments and keyword arguments
 _CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
@@ -74,6 +83,15 @@ def check_raw(raw: Any, name: str = "raw") -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def raw_fingerprint(raw: np.ndarray) -> str:
+    """SHA-256 of a raw volume's shape and bytes: how ``predictions.h5`` records which volume
+    each split's affinities were predicted from (a control that reuses them checks it)."""
+    arr = np.ascontiguousarray(raw)
+    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
 class MethodDefinitionError(TypeError):
     """A :class:`Method` subclass does not implement the interface as the harness calls it."""
 
@@ -87,6 +105,12 @@ class Method(ABC):
     family_color: ClassVar[str] = ""
     #: True when :meth:`predict_long_range` is implemented (mutex watershed can then run)
     long_range: ClassVar[bool] = False
+    #: False for a method with nothing to train (the controls): ``fit`` only records its
+    #: settings, and the check's train layer has nothing to measure for it
+    learned: ClassVar[bool] = True
+    #: True when the method reads another run's predictions (``source_run``): ``bench run
+    #: --method controls`` includes it only with ``--source-run``
+    needs_source_run: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config: dict[str, Any] = dict(config or {})

@@ -193,12 +193,16 @@ def test_exported_csv_reads_back_as_the_leaderboard(tmp_path):
     assert not (tmp_path / "report" / "index.html").exists()  # exports only: no report
     pd.testing.assert_frame_equal(read_csv(csv_path), board, check_exact=True)
     plain = pd.read_csv(csv_path)  # plain pandas: the same columns and values
-    assert list(plain.columns) == list(board.columns) and len(plain) == len(board) == 3
+    from bench.report.floor import FLOOR_COLUMNS
+
+    # the leaderboard's columns, then the floor's (the best control; none was run here)
+    assert list(plain.columns) == [*board.columns, *FLOOR_COLUMNS]
+    assert len(plain) == len(board) == 3 and plain["floor_method"].isna().all()
     assert plain["voi"].tolist() == board["voi"].tolist()
     import json
 
     doc = json.loads((tmp_path / "report" / "leaderboard.json").read_text())
-    assert doc["columns"] == list(board.columns) and len(doc["rows"]) == 3
+    assert doc["columns"] == [*board.columns, *FLOOR_COLUMNS] and len(doc["rows"]) == 3
     assert doc["rows"][0]["study"] is None
     (path,) = export_leaderboard(tmp_path, tmp_path / "x", ["html", "json"])
     assert path.name == "leaderboard.json"

@@ -36,7 +36,7 @@ def test_fraction_splits_never_overlap():
 def test_list_datasets_names_files_and_splits():
     infos = {d.name: d for d in list_datasets()}
     assert set(infos) == {"synthetic", "wafer4", "cremiA", "cremiB", "cremiC", "ac3ac4",
-                          "gala_fib"}
+                          "gala_fib", "lsd_sample"}
     assert "wafer4/wafer4_inputs.h5" in infos["wafer4"].expected_files
     assert infos["ac3ac4"].splits["test"] == "AC3 sections 0-99"
     assert all(set(d.splits) == {"train", "val", "test"} for d in infos.values())

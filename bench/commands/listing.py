@@ -21,7 +21,9 @@ def main(args: argparse.Namespace) -> int:
         print("methods:")
         for e in METHODS.list():
             count = ""
-            if not args.no_params:
+            if not getattr(e.cls, "learned", True):  # a control: nothing to build or count
+                count = f"{0:>12,} params"
+            elif not args.no_params:
                 count = f"{METHODS.create(e.name, profile='smoke').n_parameters():>12,} params"
             print(f"  {e.name:<16} {e.family:<10} {count}  {e.description}")
     if args.what in ("all", "datasets"):

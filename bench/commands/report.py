@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="first re-insert every finished run directory's rows into the database")
     p.add_argument("--format", default="html", metavar="LIST",
                    help="comma separated outputs: html (the report: index.html, leaderboard.md, "
-                   "plots), csv, json, parquet (needs pyarrow): leaderboard.FORMAT with every "
-                   "result row and the leaderboard's columns (default: html)")
+                   "leaderboard.txt, plots), csv, json, parquet (needs pyarrow): "
+                   "leaderboard.FORMAT with every result row and the leaderboard's columns, "
+                   "then the floor columns (default: html)")
     p.set_defaults(func=main)
 
 
@@ -49,8 +50,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"skipped {path}: {why}", file=sys.stderr)
         print(f"report: {index}")
         print(f"markdown: {index.with_name('leaderboard.md')}")
+        print(f"text: {index.with_name('leaderboard.txt')}")
     out_dir = Path(args.out) if args.out else store.root / "report"
-    for path in export_leaderboard(store.root, out_dir, formats):
+    reported = {path for path, _ in files}
+    more: list = []
+    for path in export_leaderboard(store.root, out_dir, formats, skipped=more):
         print(f"{path.suffix[1:]}: {path}")
+    for path, why in more:  # damaged files the report has not named already
+        if path not in reported:
+            reported.add(path)
+            print(f"skipped {path}: {why}", file=sys.stderr)
+    files += more
     # the report is built, but some runs or files are missing from it
     return 1 if skipped or files else 0

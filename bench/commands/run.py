@@ -29,8 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     output = p.add_argument_group("output and resuming")
     training.add_argument("--method", action="append", default=None,
                           help="method name (repeatable or comma separated; 'all' for every "
-                          "one)")
-    data.add_argument("--dataset", default=None, help="dataset name or file spec "
+                          "method, the controls excepted; 'controls' for the null controls "
+                          "that need no other run, and rolled/shuffled too with --source-run)")
+    training.add_argument("--source-run", default=None, metavar="RUN_ID",
+                          help="the run whose affinities the rolled and shuffled controls "
+                          "translate (a run id in --results, or a run directory); given only "
+                          "to the methods that read another run")
+    data.add_argument("--dataset", default=None, help="dataset name, suite name (e.g. "
+                      "real-small: every dataset of it in turn; bench data list) or file spec "
                       "path.h5:raw_key:labels_key (default: synthetic)")
     training.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
                           help="training recipe size (default: quick)")
@@ -130,15 +136,50 @@ def config_overrides(files: list[str]) -> dict:
     return out
 
 
-def expand_methods(values: list[str] | None) -> list[str]:
+def expand_methods(values: list[str] | None, *, source_run: bool = False) -> list[str]:
+    """Method names from ``--method`` values: ``all`` is every method but the controls (they
+    are the floor, not contenders), ``controls`` every control, those that read another run
+    (rolled, shuffled) only when ``source_run`` is given."""
+    from bench.method import CONTROL_FAMILY
     from bench.registry import METHODS
 
     names = [n.strip() for v in (values or ["cad"]) for n in v.split(",") if n.strip()]
-    if "all" in names:
-        return METHODS.names()
+    out: list[str] = []
     for name in names:
-        METHODS.get(name)  # raises with the valid names
-    return names
+        if name == "all":
+            out += [e.name for e in METHODS.list() if e.family != CONTROL_FAMILY]
+        elif name == "controls":
+            out += [e.name for e in METHODS.list() if e.family == CONTROL_FAMILY
+                    and (source_run or not getattr(e.cls, "needs_source_run", False))]
+        else:
+            METHODS.get(name)  # raises with the valid names
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def resolve_source_run(value: str | None, store) -> str | None:
+    """``--source-run``: a run directory, or a run id of the results folder, as the absolute
+    path of that run's directory (refused when it does not exist)."""
+    from bench.results import validate_run_id
+
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        path = store.run_dir(validate_run_id(value))
+        if not path.is_dir():
+            raise FileNotFoundError(f"--source-run {value}: no such run in {store.runs_dir} "
+                                    "(give a run id from `bench report`, or a run directory)")
+    return str(path.resolve())
+
+
+def _with_source_run(spec, source_run: str | None):
+    """``spec`` with ``source_run`` among its overrides when its method reads another run."""
+    from bench.registry import method_class
+
+    if source_run is None or not getattr(method_class(spec.method), "needs_source_run", False):
+        return spec
+    return replace(spec, overrides={**spec.overrides, "source_run": source_run})
 
 
 #: options a --resume cannot change: (argument name, RunSpec field, how the user wrote it)
@@ -159,7 +200,7 @@ def _check_resume_options(args: argparse.Namespace, spec) -> None:
         if given is None:
             continue
         if arg == "method":
-            given = ",".join(expand_methods(given))
+            given = ",".join(expand_methods(given, source_run=args.source_run is not None))
         if arg == "postprocess":
             given = _postprocessors(given)
         if str(given) != str(getattr(spec, fieldname)):
@@ -210,7 +251,17 @@ def _main(args: argparse.Namespace) -> int:
             study_seeds = parse_seeds(args.seeds, confirmed=args.yes)
         seed = study_seeds[0] if study_seeds else (0 if args.seed is None else args.seed)
         template = _spec(args, seed)
-        specs = [(replace(template, method=name), None) for name in expand_methods(args.method)]
+        if study_seeds and args.source_run:
+            raise ValueError("--source-run with --seeds: run the rolled and shuffled controls "
+                             "without --seeds (one run: a control does not depend on the seed)")
+        source_run = resolve_source_run(args.source_run, store)
+        datasets = _datasets(template.dataset)
+        if source_run is not None and len(datasets) > 1:
+            raise ValueError(f"--source-run with the suite {template.dataset}: a run belongs "
+                             "to one dataset; give that dataset's name instead")
+        templates = [replace(template, dataset=d) for d in datasets]
+        specs = [(_with_source_run(replace(t, method=name), source_run), None) for t in templates
+                 for name in expand_methods(args.method, source_run=source_run is not None)]
     if args.threads is None and any(s.blockwise and s.workers > 1 for s, _ in specs):
         # each local Dask worker runs torch ops with its own OpenMP team: one thread each, so
         # workers x threads does not oversubscribe the cores
@@ -224,7 +275,9 @@ def _main(args: argparse.Namespace) -> int:
     if study_seeds:
         from bench.study import run_study
 
-        outcomes += run_study([s.method for s, _ in specs], study_seeds, template, store)
+        for t in templates:  # one study per dataset of a suite
+            outcomes += run_study([s.method for s, _ in specs if s.dataset == t.dataset],
+                                  study_seeds, t, store)
         specs = []
     for spec, run_id in specs:
         try:
@@ -255,6 +308,13 @@ def _spec(args: argparse.Namespace, seed: int):
         select=args.select or "voi",
         data_seed=_phantom_seed(args.phantom_seed),
     )
+
+
+def _datasets(name: str) -> list[str]:
+    """``--dataset``: a suite's datasets (``real-small``), or the one name or file spec."""
+    from bench.data.registry import expand_suite
+
+    return expand_suite(name)
 
 
 def _phantom_seed(value: int | None) -> int:

@@ -44,6 +44,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(f"  also accepted: {', '.join(info.alternatives)}")
         for name in info.sources:
             _print_source(SOURCES[name], root, also=info.expected_files)
+    from bench.data.registry import suites
+
+    for name, (members, text) in suites().items():
+        print(f"{name}: suite ({text}); bench run --dataset {name} runs on each of "
+              f"{', '.join(members)}")
     print("any file: path.h5:raw_key:labels_key (also .zarr; path.hdf alone = CREMI format; "
           "raw.tif:labels.tif); a relative path is looked up in the data root")
     listed = {n for info in list_datasets() for n in info.sources}

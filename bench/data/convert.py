@@ -10,6 +10,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from bench.atomic import atomic_path
 from bench.data.loaders import DataFormatError
 
@@ -72,7 +74,68 @@ def _convert_isbi2012(root: Path) -> None:
         f.create_dataset("volumes/labels/neuron_ids", data=labels, compression="gzip")
 
 
+#: the lsd sample's two stacks of source files (file numbers [start, stop))
+LSD_STACKS = ((0, 50), (50, 100))
+
+
+def lsd_sample_arrays(folder: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """raw, labels and the file number of each section in z order, from the lsd sample's
+    ``raw/raw_N.tif`` and ``labels/labels_N.tif`` under ``folder``: within each stack of
+    :data:`LSD_STACKS` the sections are chained on label overlap
+    (:func:`bench.data.section_order.chain_sections`)."""
+    import tifffile
+
+    from bench.data.section_order import chain_sections
+
+    n = LSD_STACKS[-1][1]
+    raw = np.stack([np.asarray(tifffile.imread(folder / "raw" / f"raw_{i}.tif"))
+                    for i in range(n)])
+    labels = np.stack([np.asarray(tifffile.imread(folder / "labels" / f"labels_{i}.tif"))
+                       for i in range(n)])
+    if raw.shape != labels.shape or raw.dtype != np.uint8 or labels.dtype.kind not in "ui":
+        raise DataFormatError(f"{folder}: expected uint8 raw and integer label sections of one "
+                              f"shape, got raw {raw.shape} {raw.dtype}, labels {labels.shape} "
+                              f"{labels.dtype}")
+    order = [start + k for start, stop in LSD_STACKS
+             for k in chain_sections(labels[start:stop])]
+    return raw[order], labels[order].astype(np.uint64), order
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order (how the converted lsd sample is pinned)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _convert_lsd_sample(root: Path) -> None:
+    """The lsd sample's TIFFs (``lsd_sample/source``) in z order as one CREMI-format file,
+    written only when its arrays have the pinned SHA-256 (a different ordering, or other
+    files, fail here instead of giving a different dataset under the same name)."""
+    import h5py
+
+    from bench.data.sources import LSD_ARRAY_SHA256
+
+    raw, labels, order = lsd_sample_arrays(root / "lsd_sample" / "source")
+    for key, array in (("raw", raw), ("labels", labels)):
+        got = array_sha256(array)
+        if got != LSD_ARRAY_SHA256[key]:
+            raise DataFormatError(
+                f"lsd sample: the converted {key} array has sha256 {got}, expected "
+                f"{LSD_ARRAY_SHA256[key]} (section order found: {' '.join(map(str, order))}); "
+                f"nothing was written. Delete {root / 'lsd_sample' / 'source'} and fetch again")
+    resolution = (40.0, 4.0, 4.0)  # not stated by the source; CREMI's, which it resembles
+    with atomic_path(root / "lsd_sample" / "lsd_sample.cremi.h5") as tmp, \
+            h5py.File(tmp, "w") as f:
+        f.attrs["resolution"] = resolution
+        f.attrs["section_files"] = order
+        for key, array in (("volumes/raw", raw), ("volumes/labels/neuron_ids", labels)):
+            f.create_dataset(key, data=array, compression="gzip", chunks=True)
+            f[key].attrs["resolution"] = resolution
+
+
 CONVERSIONS: dict[str, Callable[[Path], None]] = {
     "snemi3d": _convert_snemi3d,
     "isbi2012": _convert_isbi2012,
+    "lsd_sample": _convert_lsd_sample,
 }

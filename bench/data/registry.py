@@ -29,7 +29,8 @@ from bench.data.types import Dataset, Volume
 #: one new module there, nothing else); ``data list`` shows these first, in this order
 _BUILTIN_PACKAGE = "bench.data.datasets"
 _BUILTIN_ORDER = tuple(f"{_BUILTIN_PACKAGE}.{m}"
-                       for m in ("phantom", "cad_h5", "cremi", "snemi", "gala"))
+                       for m in ("phantom", "cad_h5", "cremi", "snemi", "gala", "lsd",
+                                 "suites"))
 ENTRY_POINT_GROUP = "emseg_bench.datasets"
 
 
@@ -156,6 +157,43 @@ def register_dataset(name: str, info: DatasetInfo, loader: Loader,
     entry = DatasetEntry(info, loader, splits)
     _ENTRIES[name] = entry
     return entry
+
+
+#: suite name -> the registered datasets it stands for (``bench run --dataset SUITE``), and
+#: a line about it for ``bench data list``
+_SUITES: dict[str, tuple[str, ...]] = {}
+_SUITE_TEXT: dict[str, str] = {}
+
+
+def register_suite(name: str, datasets: tuple[str, ...], description: str = "") -> None:
+    """Register ``name`` as a suite: ``bench run --dataset NAME`` runs every method on each of
+    ``datasets`` in turn (each under its own split, each with its own rows)."""
+    if not name or not all(c.isalnum() or c in "_-" for c in name):
+        raise ValueError(f"suite name {name!r}: use letters, digits, '_' and '-' only")
+    if name in _SUITES or name in _ENTRIES:
+        raise ValueError(f"suite {name!r}: the name is taken")
+    if not datasets:
+        raise ValueError(f"suite {name!r}: name at least one dataset")
+    _SUITES[name] = tuple(datasets)
+    _SUITE_TEXT[name] = description
+
+
+def suites() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Every registered suite: its datasets and its description."""
+    _load_builtins()
+    return {name: (members, _SUITE_TEXT[name]) for name, members in _SUITES.items()}
+
+
+def expand_suite(name: str) -> list[str]:
+    """The datasets of suite ``name``; ``[name]`` for anything that is not a suite. A suite
+    naming an unregistered dataset is refused here, before any run."""
+    _load_builtins()
+    if name not in _SUITES:
+        return [name]
+    unknown = [d for d in _SUITES[name] if d not in _ENTRIES]
+    if unknown:
+        raise KeyError(f"suite {name!r} names unregistered datasets {unknown}")
+    return list(_SUITES[name])
 
 
 def unregister_dataset(name: str) -> None:

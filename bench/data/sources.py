@@ -149,6 +149,47 @@ def _cad_weights(model: str, sha: str, verified: str) -> Source:
     )
 
 
+#: the commit of github.com/funkelab/lsd that added the tutorial's sample data (removed from
+#: the repository later): the lsd sample's 200 TIFF files are fetched from it
+LSD_COMMIT = "3551c8d9f24c5a44f446f6fc7cbad919a4ae118b"
+_LSD_RAW = (f"https://raw.githubusercontent.com/funkelab/lsd/{LSD_COMMIT}/lsd/tutorial/"
+            "sample_data")
+#: SHA-256 of the converted arrays' bytes (C order): ``volumes/raw`` (uint8) and
+#: ``volumes/labels/neuron_ids`` (uint64) of ../shared/data/lsd_sample/lsd_sample.cremi.h5,
+#: which the conversion of the files at LSD_COMMIT reproduces exactly
+LSD_ARRAY_SHA256 = {
+    "raw": "3639ee7ad76161c0f1b680e5f4e72b03f0e8ecb7b51c7e22e04f362be42750f6",
+    "labels": "c0e78a83f89239037ec58a61f7cf1db0a4e8299a3bea62cdd6d1bb18a58ae07e",
+}
+_LSD_CITATION = ("Sheridan, Nguyen, Adjavon, Schlegel, Eckstein, Funke. Local shape descriptors "
+                 "for neuron segmentation. Nature Methods 20:295-303, 2023 (funkelab/lsd)")
+
+
+def _lsd_sample() -> Source:
+    from bench.data._lsd_sample_hashes import FILE_SHA256
+
+    files = tuple(
+        RemoteFile(f"{kind}_{n}.tif", f"lsd_sample/source/{kind}/{kind}_{n}.tif",
+                   f"{_LSD_RAW}/{kind}/{kind}_{n}.tif", f"sha256:{FILE_SHA256[f'{kind}_{n}.tif']}",
+                   62804 if kind == "raw" else 500304,
+                   f"sha256 of the git blob at funkelab/lsd@{LSD_COMMIT[:7]} (read with git)")
+        for kind in ("raw", "labels") for n in range(100))
+    return Source(
+        name="lsd_sample", kind="dataset", dataset="lsd_sample", files=files,
+        made=("lsd_sample/lsd_sample.cremi.h5",), convert="lsd_sample",
+        homepage=f"https://github.com/funkelab/lsd/tree/{LSD_COMMIT}/lsd/tutorial/sample_data",
+        licence="MIT (funkelab/lsd; setup.py of that commit says MIT)",
+        citation=_LSD_CITATION,
+        notes=("ssTEM that looks like CREMI (adult Drosophila), 100 sections of 250 x 250 with "
+               "dense 3D neuron labels, as 100 raw and 100 label TIFFs whose file numbers are "
+               "not z order: files 0-49 and 50-99 are two separate stacks. The conversion "
+               "chains each stack's sections on label overlap (bench.data.section_order), "
+               "writes lsd_sample/lsd_sample.cremi.h5 (CREMI format, taken as 40 x 4 x 4 nm) "
+               "and checks the arrays' SHA-256 against the pinned ones. The two stacks meet at "
+               "z = 50 with no tissue continuity."),
+    )
+
+
 _SHARED = "sha256 of the copy in ../shared/data/cad_official and of the git blob at the commit"
 _BLOB = (f"sha256 of the git blob ckpt/NAME.ckpt at liuxy1103/CAD@{CAD_COMMIT[:7]} (read with "
          "git; loads as a CAD student)")
@@ -226,6 +267,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
                "so ids are per-section connected components, not linked across sections: fit "
                "for 2D checks, not 3D VOI. Use as --dataset isbi2012/isbi2012_train.h5."),
     ),
+    _lsd_sample(),
     _cad_weights("wafer4", "3d22925e8776493c617359f1148e2713bdf7d9a655550b70b864c05a4fcde53f",
                  _SHARED),
     _cad_weights("CremiA", "d06468b6f84336e3eb66b099e89b345982d5547ae52882aa63dde26fc8ed166f",

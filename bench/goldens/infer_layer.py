@@ -15,10 +15,14 @@ The section-pair nets (cad, unet2d) run 32-pixel tiles overlapping by 8 pixels a
 their smoke windows (4 x 32 x 32, stride 3 x 24 x 24, Gaussian blending), so tiling and
 blending are part of what is compared.
 
-Quantities per method: ``<m>/weights`` (exact), ``<m>/n_parameters`` of the registered layout
-(exact) and, from the affinities (float32 ``(3, Z, Y, X)``), per channel the mean of every
-section, row and column (profiles along z, y and x: tiling seams and shifts show in them) and
-256 voxels at seeded positions: compared at :data:`TOLERANCE`.
+The null controls (``learned = False``: no weights) predict the same crop from their rules; the
+two that translate another run's affinities (``needs_source_run``) translate a stand-in run
+written to a temporary folder, whose affinities are those of the crop's labels.
+
+Quantities per method: ``<m>/weights`` (exact; not for the controls), ``<m>/n_parameters``
+of the registered layout (exact) and, from the affinities (float32 ``(3, Z, Y, X)``), per
+channel the mean of every section, row and column (profiles along z, y and x: tiling seams and
+shifts show in them) and 256 voxels at seeded positions: compared at :data:`TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -145,15 +149,42 @@ def _summary(affs: np.ndarray, prefix: str) -> dict[str, Any]:
     }
 
 
+def _source_run(folder: Path, raw: np.ndarray, labels: np.ndarray) -> Path:
+    """A stand-in run directory for the controls that translate a run's affinities: its
+    ``predictions.h5`` holds the affinities of ``labels`` as both splits of ``raw``."""
+    import h5py
+
+    from bench.affinity import affinities_from_labels
+    from bench.method import raw_fingerprint
+
+    affs = affinities_from_labels(labels, pad="replicate")
+    with h5py.File(folder / "predictions.h5", "w") as f:
+        for split in ("val", "test"):
+            f.create_dataset(f"{split}/affs", data=affs)
+            f[f"{split}/affs"].attrs["raw_sha256"] = raw_fingerprint(raw)
+    return folder
+
+
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
+    import tempfile
+
     from bench.goldens.eval_layer import load_inputs
-    from bench.registry import METHODS
+    from bench.registry import METHODS, method_class
 
     inp = load_inputs(goldens, create=update)
     raw, labels = inp["raw"], inp["labels"]
     half = raw.shape[0] // 2
     out: dict[str, Any] = {}
     for name in METHODS.names():
+        cls = method_class(name)
+        if not getattr(cls, "learned", True):  # a control: no weights, a rule
+            with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+                source = ({"source_run": str(_source_run(Path(tmp), raw, labels))}
+                          if getattr(cls, "needs_source_run", False) else {})
+                method = METHODS.create(name, profile="smoke", device="cpu", **source)
+                out[f"{name}/n_parameters"] = int(method.n_parameters())
+                out.update(_summary(method.predict(raw), name))
+            continue
         method, out[f"{name}/n_parameters"] = golden_method(name, goldens, raw[:half],
                                                             labels[:half])
         if name != "rf":

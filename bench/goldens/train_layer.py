@@ -148,10 +148,12 @@ def pipeline(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     from bench.goldens.eval_layer import load_inputs
-    from bench.registry import METHODS
+    from bench.registry import METHODS, method_class
 
     inp = load_inputs(goldens, create=update)
     out: dict[str, Any] = pipeline(inp["raw"], inp["labels"])
     for name in METHODS.names():
+        if not getattr(method_class(name), "learned", True):
+            continue  # a control has nothing to train (its rule is in the infer layer)
         out.update(train_method(name, inp["raw"], inp["labels"]))
     return out

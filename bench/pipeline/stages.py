@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from bench.atomic import atomic_path
+from bench.method import raw_fingerprint
 from bench.pipeline.spec import RunSpec, TrainingStopped
 from bench.provenance import PROVENANCE_NAME, sign_run, verify_run
 from bench.registry import METHODS
@@ -80,7 +81,8 @@ def train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
 def predict(method, dataset, run_dir: Path) -> dict[str, Any]:
     """The prediction stage: validation and test affinities (``val``, ``test``) and the test
-    inference throughput (``infer_voxels_per_s``), kept in ``predictions.h5``."""
+    inference throughput (``infer_voxels_per_s``), kept in ``predictions.h5`` (each split's
+    ``affs`` with the ``raw_sha256`` of the raw volume it was predicted from)."""
     out_file = run_dir / "predictions.h5"
     if out_file.exists():
         with h5py.File(out_file, "r") as f:
@@ -90,8 +92,10 @@ def predict(method, dataset, run_dir: Path) -> dict[str, Any]:
                 "infer_voxels_per_s": float(f.attrs["infer_voxels_per_s"]),
             }
     result: dict[str, Any] = {}
+    fingerprints: dict[str, str] = {}
     for split in ("val", "test"):
         raw = np.asarray(dataset.split(split).raw[...])
+        fingerprints[split] = raw_fingerprint(raw)
         t0 = time.perf_counter()
         affs = method.predict(raw)
         seconds = time.perf_counter() - t0
@@ -104,6 +108,8 @@ def predict(method, dataset, run_dir: Path) -> dict[str, Any]:
         for split in ("val", "test"):
             f.create_dataset(f"{split}/affs", data=result[split], compression="gzip",
                              compression_opts=1, chunks=True)
+            # which raw volume these are of: a control that reuses them (rolled) checks it
+            f[f"{split}/affs"].attrs["raw_sha256"] = fingerprints[split]
         f.attrs["infer_voxels_per_s"] = result["infer_voxels_per_s"]
     return result
 

@@ -1,9 +1,13 @@
 """Leaderboard exports: every result row as CSV, JSON or Parquet (``bench report --format``).
 
-One row per result (run, post-processor, split) with exactly the columns and order of
+One row per result (run, post-processor, split) with the columns and order of
 :func:`bench.results.load_leaderboard`, so tables made elsewhere (pandas, R, a spreadsheet)
-start from the same data as the report. :func:`read_csv` reads an exported CSV back with the
-leaderboard's column types (it equals ``load_leaderboard``, which a test checks).
+start from the same data as the report, followed by the floor columns of the report
+(:data:`bench.report.floor.FLOOR_COLUMNS`: the best control of the row's dataset and
+post-processor, and whether the row's result beats it significantly; filled for the rows the
+report shows, empty for older runs and for the controls themselves). :func:`read_csv` reads an
+exported CSV back with the leaderboard's columns and types (it equals ``load_leaderboard``,
+which a test checks).
 """
 
 from __future__ import annotations
@@ -38,10 +42,14 @@ def parse_formats(text: str) -> list[str]:
 
 
 def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
-                       formats: list[str]) -> list[Path]:
+                       formats: list[str], *, skipped: list | None = None) -> list[Path]:
     """Write ``leaderboard.<format>`` into ``out_dir`` for each export format; return the
-    paths (report formats in ``formats`` are ignored here)."""
-    board = load_leaderboard(results_dir)
+    paths (report formats in ``formats`` are ignored here). A run whose overlap tables are
+    damaged gets no floor verdict; with ``skipped`` (a list) the file is appended there as
+    ``(path, why)``, without it the first one raises ``ValueError``."""
+    if not any(fmt in FORMATS for fmt in formats):
+        return []
+    board = with_floor(results_dir, load_leaderboard(results_dir), skipped=skipped)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -60,6 +68,34 @@ def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
                 board.to_parquet(tmp, index=False)
         written.append(path)
     return written
+
+
+def with_floor(results_dir: str | Path, board: pd.DataFrame, *,
+               skipped: list | None = None) -> pd.DataFrame:
+    """``board`` with the report's floor columns (see the module docstring)."""
+    from bench.report.floor import FLOOR_COLUMNS, floor_verdicts
+    from bench.report.leaderboard import select_results, summarize_results
+    from bench.results import ResultsStore
+
+    out = board.copy()
+    for col in FLOOR_COLUMNS:
+        out[col] = pd.Series([pd.NA] * len(out), dtype="object", index=out.index)
+    if board.empty:
+        return out
+    selected = select_results(board)
+    verdicts = floor_verdicts(ResultsStore(results_dir), selected, summarize_results(selected),
+                              skipped=skipped)
+    key = ["dataset", "profile", "postprocess", "method"]
+    rows = selected[["run_id", "split", *key]].merge(verdicts, on=key, how="inner")
+    index = {k: i for i, k in enumerate(zip(out["run_id"], out["postprocess"], out["split"],
+                                            strict=True))}
+    for rec in rows.to_dict("records"):
+        i = index.get((rec["run_id"], rec["postprocess"], rec["split"]))
+        if i is None:
+            continue
+        for col in FLOOR_COLUMNS:
+            out.iat[i, out.columns.get_loc(col)] = rec[col]
+    return out
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:

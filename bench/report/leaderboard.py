@@ -11,6 +11,12 @@ deviation, a 95% interval (Student t over seeds; for a single run, a bootstrap o
 sub-volumes of the whole-volume VOI, see :mod:`bench.stats`) and a rank in which methods whose
 difference is not significant share a place; a second table compares every two methods on the
 same seeds and test sub-volumes (paired hierarchical bootstrap, Holm-corrected p-values).
+
+Null controls (family ``control``) are not ranked: each dataset's section shows them in a table
+of their own, and the best of them per post-processor (the *floor*, :mod:`bench.report.floor`)
+beside every method, with whether the method beats it significantly (the same paired test).
+The accuracy plot draws the floor as a horizontal line, the per-section plot the floor's
+sections. ``leaderboard.txt`` holds the same tables as plain text.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.method import CONTROL_FAMILY
 from bench.names import file_stem
+from bench.report.floor import floor_of, floor_verdicts, is_control
 from bench.report.panels import panels_plot
 from bench.report.plots import pareto_plot, per_section_plot, sweeps_plot
 from bench.report.records import missing, records
@@ -60,9 +68,18 @@ _SUMMARY_TAIL = (("param_value", "param", "{:g}"), ("n_parameters", "params", "{
                  ("split_hash", "split hash", "{}"))
 
 
-def summary_columns() -> tuple[tuple[str, str, str], ...]:
+#: a method's verdict against the floor, right after its VOI
+_SUMMARY_FLOOR = (("beats_floor", "beats floor", "{}"), ("floor_text", "floor (control)", "{}"),
+                  ("floor_delta_text", "ΔVOI vs floor", "{}"),
+                  ("floor_p_holm", "p vs floor (Holm)", "{:.3g}"))
+
+
+def summary_columns(*, floor: bool = False) -> tuple[tuple[str, str, str], ...]:
+    """The leaderboard's columns; ``floor``: with the verdict against the floor after the VOI
+    (the methods' table), else with none (the controls' table)."""
+    voi = (*_SUMMARY_VOI, *_SUMMARY_FLOOR) if floor else _SUMMARY_VOI
     scores = [c for col in metric_columns(means=True)
-              for c in (_SUMMARY_VOI if col[0] == "voi" else (col,))]
+              for c in (voi if col[0] == "voi" else (col,))]
     return (*_SUMMARY_HEAD, *scores, *_SUMMARY_TAIL)
 
 
@@ -85,7 +102,12 @@ _NOTE = (
     "the sub-volumes' tables). Other scores and timings are means over seeds. Methods whose "
     "difference is not significant share a rank; the pairwise table tests every two methods "
     "on the same seeds and test sub-volumes (hierarchical bootstrap: seeds, then sub-volumes; "
-    f"p-values Holm-corrected; significant when below {ALPHA})."
+    f"p-values Holm-corrected; significant when below {ALPHA}). Controls (family control: "
+    "affinities without learned information, through the same pipeline) are not ranked; the "
+    "floor is the control with the lowest test VOI per dataset and post-processor, and `beats "
+    "floor` says whether a method's VOI is significantly lower (yes), not significantly "
+    "different (no) or significantly higher (worse), by the same paired test (Holm-corrected "
+    "over the methods of a table; a control run once is paired with every seed)."
 )
 
 
@@ -193,8 +215,10 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
             f"no results in {store.db_path}; run `python -m bench run --method cad` first"
         )
     selected = select_results(board)
-    summary = summarize_results(selected)
-    comparisons = pairwise_results(store, selected, skipped=skipped)
+    summary = add_floor(store, selected, summarize_results(selected), skipped=skipped)
+    floors = floor_of(summary)
+    # controls are the floor, never contenders: no rank, no pairwise rows among the methods
+    comparisons = pairwise_results(store, selected[~is_control(selected)], skipped=skipped)
     summary["rank"] = pd.array([pd.NA] * len(summary), dtype="Int64")
     for key, comp in comparisons.items():
         mask = (summary[["dataset", "profile", "postprocess"]] == list(key)).all(axis=1)
@@ -207,26 +231,46 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
               for kind in ("validation_curve", "per_section")}
 
     md = ["# emseg-bench leaderboard", "", metric_note(_NOTE), ""]
+    text = ["emseg-bench leaderboard", ""]
     html_parts = []
-    for dataset, dsum in summary.groupby("dataset", sort=True):
-        dsum = dsum.sort_values(["profile", "postprocess", "voi"])
-        drows = [r for r in representative if r["dataset"] == dataset]
+    for dataset, dall in summary.groupby("dataset", sort=True):
+        dall = dall.sort_values(["profile", "postprocess", "voi"])
+        dsum, dcontrols = dall[~is_control(dall)], dall[is_control(dall)]
+        dfloors = records(floors[floors["dataset"] == dataset])
+        floor_runs = {(r["postprocess"], r["method"], r["profile"]) for r in dfloors}
+        drows = [r for r in representative if r["dataset"] == dataset
+                 and r["family"] != CONTROL_FAMILY]
+        floor_rows = [r for r in representative if r["dataset"] == dataset
+                      and (r["postprocess"], r["method"], r["profile"]) in floor_runs]
         # rows written before dataset names were made safe may hold a path: never let it
         # steer a PNG out of the report folder
         stem = file_stem(dataset, default="dataset")
         plots = [
-            pareto_plot(records(dsum), out_dir / f"{stem}_pareto.png", dataset),
+            pareto_plot(records(dsum), out_dir / f"{stem}_pareto.png", dataset, floors=dfloors),
             sweeps_plot(drows, curves, out_dir / f"{stem}_sweeps.png", dataset),
-            per_section_plot(drows, curves, out_dir / f"{stem}_per_section.png", dataset),
+            per_section_plot(drows, curves, out_dir / f"{stem}_per_section.png", dataset,
+                             floors=floor_rows),
             panels_plot(store, drows, out_dir / f"{stem}_panels.png", dataset, skipped),
             nerl_plot(drows, out_dir / f"{stem}_nerl_vs_voi.png", dataset),
-            training_curves_plot(store, records(selected[selected["dataset"] == dataset]),
+            training_curves_plot(store, records(selected[(selected["dataset"] == dataset)
+                                                         & ~is_control(selected)]),
                                  out_dir / f"{stem}_training.png", dataset),
         ]
         plots = [p for p in plots if p is not None]
         table_rows = records(dsum)
-        md += [f"## {dataset}", "", format_rows(table_rows, markdown=True,
-                                                columns=summary_columns()), ""]
+        control_rows = records(dcontrols)
+        floor_line = _floor_sentence(dfloors)
+        md += [f"## {dataset}", "", floor_line, ""]
+        text += [dataset, "=" * len(dataset), floor_line, ""]
+        if table_rows:
+            md += [format_rows(table_rows, markdown=True, columns=summary_columns(floor=True)),
+                   ""]
+            text += [format_rows(table_rows, columns=summary_columns(floor=True)), ""]
+        if control_rows:
+            md += ["### Controls (the floor; not ranked)", "",
+                   format_rows(control_rows, markdown=True, columns=CONTROL_COLUMNS), ""]
+            text += ["Controls (the floor; not ranked)",
+                     format_rows(control_rows, columns=CONTROL_COLUMNS), ""]
         pair_rows = []
         for (ds, profile, pp), comp in comparisons.items():
             if ds != dataset:
@@ -239,14 +283,51 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
             md += ["### Pairwise comparisons", "",
                    format_rows(pair_rows, markdown=True, columns=PAIRWISE_COLUMNS), "",
                    "ΔVOI < 0: A has the lower (better) VOI. " + _verdict_sentences(pair_rows), ""]
+            text += ["Pairwise comparisons", format_rows(pair_rows, columns=PAIRWISE_COLUMNS), ""]
         md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
         errors_md, errors_html = worst_errors_section(store, drows, out_dir, stem, skipped)
         md += errors_md
-        html_parts.append(_html_section(dataset, table_rows, summary_columns(), plots,
-                                        pair_rows) + errors_html)
+        html_parts.append(_html_section(dataset, table_rows, summary_columns(floor=True), plots,
+                                        pair_rows, control_rows, floor_line) + errors_html)
     write_atomic(out_dir / "leaderboard.md", "\n".join(md) + "\n")
+    write_atomic(out_dir / "leaderboard.txt", "\n".join(text) + "\n")
     write_atomic(out_dir / "index.html", _html_page(html_parts))
     return out_dir / "index.html"
+
+
+#: the controls' table: the summary's columns without the rank
+CONTROL_COLUMNS = tuple(c for c in summary_columns() if c[0] != "rank")
+
+
+def add_floor(store: ResultsStore, selected: pd.DataFrame, summary: pd.DataFrame, *,
+              skipped: list[tuple[Path, str]] | None = None) -> pd.DataFrame:
+    """``summary`` with each method result's verdict against the floor
+    (:func:`bench.report.floor.floor_verdicts`) and its display columns."""
+    verdicts = floor_verdicts(store, selected, summary, alpha=ALPHA, skipped=skipped)
+    out = summary.merge(verdicts, on=["dataset", "profile", "postprocess", "method"],
+                        how="left")
+    out["floor_text"] = [
+        "" if missing(m) or not m else f"{m} {v:.3f}"
+        for m, v in zip(out["floor_method"], out["floor_voi"], strict=True)]
+    out["floor_delta_text"] = [
+        "" if missing(d) else f"{d:+.3f} {_interval(lo, hi)}"
+        for d, lo, hi in zip(out["floor_delta"], out["floor_ci_low"], out["floor_ci_high"],
+                             strict=True)]
+    # a control has no verdict; a method without one says so (its floor_note says why)
+    out["beats_floor"] = [
+        "" if is_c else "not tested" if missing(b) or not b else b
+        for b, is_c in zip(out["beats_floor"], is_control(out), strict=True)]
+    return out
+
+
+def _floor_sentence(floors: list[dict[str, Any]]) -> str:
+    if not floors:
+        return ("Floor: no control was run on this dataset (python -m bench run --method "
+                "controls --dataset ...); the methods' VOI has no floor to be read against.")
+    parts = [f"{r['postprocess']}: {r['method']} {r['voi']:.3f} ({r['profile']})"
+             for r in floors]
+    return ("Floor (the best control, test VOI, per post-processor): " + "; ".join(parts)
+            + ". `beats floor`: a method's VOI is significantly lower than it.")
 
 
 def _verdict_sentences(pair_rows: list[dict[str, Any]]) -> str:
@@ -271,7 +352,8 @@ def _html_table(rows, columns) -> str:
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _html_section(dataset, rows, columns, plots, pair_rows=()) -> str:
+def _html_section(dataset, rows, columns, plots, pair_rows=(), control_rows=(),
+                  floor_line="") -> str:
     imgs = "".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"/></figure>'
@@ -280,7 +362,11 @@ def _html_section(dataset, rows, columns, plots, pair_rows=()) -> str:
     pairs = (f"<h3>Pairwise comparisons</h3>{_html_table(pair_rows, PAIRWISE_COLUMNS)}"
              "<p class='note'>ΔVOI &lt; 0: A has the lower (better) VOI.</p>"
              if pair_rows else "")
-    return (f"<section><h2>{html.escape(dataset)}</h2>{_html_table(rows, columns)}{pairs}"
+    controls = (f"<h3>Controls (the floor; not ranked)</h3>"
+                f"{_html_table(control_rows, CONTROL_COLUMNS)}" if control_rows else "")
+    floor = f"<p class='note'>{html.escape(floor_line.replace('`', ''))}</p>"
+    table = _html_table(rows, columns) if rows else ""
+    return (f"<section><h2>{html.escape(dataset)}</h2>{floor}{table}{controls}{pairs}"
             f"<div class='plots'>{imgs}</div></section>")
 
 

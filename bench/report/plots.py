@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.method import CONTROL_FAMILY
 from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
 from bench.report.records import records
 
@@ -23,8 +24,10 @@ def point_label(r: dict[str, Any]) -> str:
     return f"{r['method']} ({r['postprocess']})"
 
 
-def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
-    """Mean VOI against mean inference throughput, error bars the 95% interval."""
+def pareto_plot(rows, path: Path, dataset: str, floors=()) -> Path | None:
+    """Mean VOI against mean inference throughput, error bars the 95% interval; ``floors``
+    (the best control per post-processor, :mod:`bench.report.floor`) drawn as horizontal
+    lines."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
@@ -42,6 +45,7 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
                         capsize=3, linewidth=1, zorder=2.5)
         ax.scatter(x, y, s=60, color=colors.get(r["family"], DEFAULT_FAMILY_COLOR),
                    edgecolor="black", zorder=3)
+    draw_floors(ax, floors, {r["postprocess"] for r in rows})
     front = pareto_front([(x, y) for x, y, _ in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.4",
             linestyle="--", label="Pareto front (means)", zorder=2)
@@ -54,13 +58,26 @@ def pareto_plot(rows, path: Path, dataset: str) -> Path | None:
     ax.set_ylabel("test VOI (bits, lower is better)")
     ax.set_title(f"{dataset}: accuracy vs speed (bars: 95% interval)")
     for fam, color in colors.items():
-        ax.scatter([], [], color=color, edgecolor="black", label=fam)
+        if fam != CONTROL_FAMILY:  # controls are drawn as the floor line, not as points
+            ax.scatter([], [], color=color, edgecolor="black", label=fam)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def draw_floors(ax, floors, postprocessors) -> None:
+    """One horizontal line per floor (a control's test VOI), in the post-processor's line
+    style, labelled with the control."""
+    every = set(postprocessors) | {f["postprocess"] for f in floors}
+    for f in floors:
+        if f.get("voi") is None:
+            continue
+        ax.axhline(f["voi"], color="black", linewidth=1.2, zorder=1.5,
+                   linestyle=line_style(f["postprocess"], every),
+                   label=f"floor: {f['method']} ({f['postprocess']}) {f['voi']:.3f}")
 
 
 def place_labels(ax, points: list[tuple[float, float, str]]) -> None:
@@ -123,7 +140,9 @@ def sweeps_plot(rows, curves, path: Path, dataset: str) -> Path | None:
                        f"{dataset}: validation sweep (circled: chosen parameter)")
 
 
-def per_section_plot(rows, curves, path: Path, dataset: str) -> Path | None:
+def per_section_plot(rows, curves, path: Path, dataset: str, floors=()) -> Path | None:
+    """Each result's 2D VOI per test section; ``floors`` (the floor controls' rows) as black
+    lines."""
     import matplotlib.pyplot as plt
 
     series = _series(rows, curves, "per_section")
@@ -133,6 +152,11 @@ def per_section_plot(rows, curves, path: Path, dataset: str) -> Path | None:
     for r, s in series:
         ax.plot(range(len(s)), [p["voi"] for p in s], marker=".", label=point_label(r),
                 **_series_style(r, rows))
+    every = {r["postprocess"] for r in [*rows, *floors]}
+    for r, s in _series(list(floors), curves, "per_section"):
+        ax.plot(range(len(s)), [p["voi"] for p in s], color="black", linewidth=1.2,
+                linestyle=line_style(r["postprocess"], every),
+                label=f"floor: {point_label(r)}")
     return finish_plot(fig, ax, path, "test section (index within the test split)",
                        "2D VOI of the section (bits)", f"{dataset}: VOI per test section")
 
