@@ -662,16 +662,34 @@ def _fetch_source(source: Source, root: Path, out: TextIO) -> list[Path]:
 def _conversion_failed(source: Source, root: Path, exc: Exception) -> FetchError:
     """Drop the checksums recorded on first download for ``source``'s files (what they
     recorded did not convert, so it is no release to check later downloads against) and say
-    which files to delete."""
+    which files to delete. Files with a pinned checksum are the release: deleting them would
+    not help, so when every file is pinned the message says the conversion is at fault."""
     recorded = [f.dest for f in source.files if f.known_hash is None]
     if recorded and _hashes_path(root).exists():
         _update_hashes(root, lambda files: [files.pop(d, None) for d in recorded])
-    dropped = (f" Their checksums, recorded on first download, were removed from "
-               f"{_hashes_path(root)}." if recorded else "")
-    paths = ", ".join(str(root / f.dest) for f in source.files)
-    return FetchError(f"{source.name}: the downloaded files could not be converted "
-                      f"({type(exc).__name__}: {_redact(str(exc))}).{dropped} Delete {paths} and "
-                      f"fetch again, from the origin or a mirror that serves the real files.")
+    head = (f"{source.name}: the downloaded files could not be converted "
+            f"({type(exc).__name__}: {_redact(str(exc))}).")
+    if not recorded:
+        return FetchError(f"{head} Every file matched its pinned checksum, so the downloads are "
+                          f"the release and the conversion is at fault; please report this.")
+    return FetchError(f"{head} Their checksums, recorded on first download, were removed from "
+                      f"{_hashes_path(root)}. Delete {_describe_paths(root, recorded)} and fetch "
+                      f"again, from the origin or a mirror that serves the real files.")
+
+
+def _describe_paths(root: Path, dests: list[str]) -> str:
+    """The files, one by one when few; as 'the N files in FOLDER' for a folder holding many."""
+    by_folder: dict[Path, list[Path]] = {}
+    for dest in dests:
+        path = root / dest
+        by_folder.setdefault(path.parent, []).append(path)
+    parts = []
+    for folder, paths in by_folder.items():
+        if len(paths) > 3:
+            parts.append(f"the {len(paths)} downloaded files in {folder}")
+        else:
+            parts.extend(str(p) for p in paths)
+    return ", ".join(parts)
 
 
 def resolve_checkpoint(checkpoint: str | None, data_root: str | Path | None = None) -> str | None:
