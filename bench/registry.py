@@ -126,6 +126,13 @@ class Registry:
             raise TypeError(f"expected a {self.kind} factory or class, got "
                             f"{type(obj).__name__}")
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is defined in this project (one of the modules that register the
+        built-in entries, or below them), not by an outside package or a test."""
+        entry = self.get(name)
+        module = str(getattr(entry.cls or entry.factory, "__module__", "") or "")
+        return any(module == m or module.startswith(m + ".") for m in self._builtin_modules)
+
     def get(self, name: str) -> Entry:
         self._load()
         try:

@@ -146,6 +146,7 @@ def _summary(affs: np.ndarray, prefix: str) -> dict[str, Any]:
 
 
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
+    from bench.goldens import with_goldens
     from bench.goldens.eval_layer import load_inputs
     from bench.registry import METHODS
 
@@ -153,7 +154,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     raw, labels = inp["raw"], inp["labels"]
     half = raw.shape[0] // 2
     out: dict[str, Any] = {}
-    for name in METHODS.names():
+    for name in with_goldens(METHODS):
         method, out[f"{name}/n_parameters"] = golden_method(name, goldens, raw[:half],
                                                             labels[:half])
         if name != "rf":
@@ -161,3 +162,11 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
         affs = method.predict(raw)
         out.update(_summary(affs, name))
     return out
+
+
+def outside() -> list[tuple[str, str]]:
+    """The registered methods this layer leaves out (no goldens here), as (name, kind)."""
+    from bench.goldens import without_goldens
+    from bench.registry import METHODS
+
+    return [(n, "method") for n in without_goldens(METHODS)]
