@@ -39,7 +39,7 @@ from bench.results import (
     load_overlap_tables,
     write_atomic,
 )
-from bench.text_tables import format_cell, format_rows, metric_columns, metric_note
+from bench.text_tables import format_cell, format_rows, md_cell, metric_columns, metric_note
 from metrics.spec import METRICS
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         ]
         plots = [p for p in plots if p is not None]
         table_rows = records(dsum)
-        md += [f"## {dataset}", "", format_rows(table_rows, markdown=True,
+        md += [f"## {md_cell(dataset)}", "", format_rows(table_rows, markdown=True,
                                                 columns=summary_columns()), ""]
         pair_rows = []
         for (ds, profile, pp), comp in comparisons.items():
@@ -251,7 +251,8 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
 
 def _verdict_sentences(pair_rows: list[dict[str, Any]]) -> str:
     return " ".join(
-        f"{r['method_a']} vs {r['method_b']}: ΔVOI {r['delta']:+.3f} {r['interval']}, "
+        f"{md_cell(r['method_a'])} vs {md_cell(r['method_b'])}: "
+        f"ΔVOI {r['delta']:+.3f} {r['interval']}, "
         f"p = {r['p_holm']:.3g}, {r['verdict']}." for r in pair_rows)
 
 
