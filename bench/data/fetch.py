@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from bench.atomic import write_atomic
+from bench.atomic import apply_umask, write_atomic
 from bench.data.convert import CONVERSIONS
 from bench.data.sources import RemoteFile, Source, get_source
 
@@ -233,6 +233,7 @@ def _fetch_into(src: Callable[[Path], None], dest: Path, expected: str | None,
     try:
         src(tmp)
         _check(tmp, expected, what)
+        apply_umask(tmp)  # mkstemp's 0600 would hide a shared data root from colleagues
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
