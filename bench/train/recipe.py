@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "load_recipe", "parse_value", "recipe_section",
+__all__ = ["PROFILES", "check_ranges", "load_recipe", "parse_value", "recipe_section",
            "safe_load_plain"]
 
 PROFILES = ("smoke", "quick", "paper")
@@ -91,6 +91,52 @@ def _is_int(value: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: ranges of the keys the shared training machinery (bench.train) reads, checked when the
+#: recipe is resolved, before any run folder: ``(low, high)``, either end None for open. A
+#: recipe need not have every key; lists are checked element by element.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("iters", "checkpoint_every", "log_every", "stop_after", "batch_2d",
+                     "batch_3d", "patch_2d", "patch_3d", "infer_tile", "infer_batch",
+                     "infer_window", "infer_stride"), (1, None)),
+    **dict.fromkeys(("padding_2d", "padding_3d", "infer_overlap", "infer_pad", "start_ft",
+                     "weight_decay", "bn_recalibration_batches"), (0, None)),
+    **dict.fromkeys(("lr", "eps"), (0, None)),
+    **dict.fromkeys(("beta1", "beta2"), (0, 1)),
+}
+#: keys that must be strictly greater than their low end (a learning rate of 0 trains nothing)
+_STRICT = ("lr", "eps")
+#: keys whose value is one integer, never a list (their default is null)
+_SCALAR = ("stop_after",)
+
+
+def check_ranges(recipe: dict[str, Any], where: str = "") -> None:
+    """Raise ``ValueError`` naming the key when a value is out of :data:`RANGES`, or when a
+    probability (a key named ``p_*``, at any depth) is outside [0, 1]."""
+    for key, value in recipe.items():
+        name = f"{where}{key}"
+        if isinstance(value, dict):
+            check_ranges(value, f"{name}.")
+            continue
+        if key in _SCALAR and isinstance(value, list):
+            raise ValueError(f"recipe key {name!r}: expected one integer (or null), got "
+                             f"{_short(value)}")
+        low, high = RANGES.get(key, (0, 1) if key.startswith("p_") else (None, None))
+        if low is None and high is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            strict = key in _STRICT
+            if low is not None and (v < low or (strict and v == low)):
+                raise ValueError(f"recipe key {name!r}: expected "
+                                 f"{'> ' if strict else '>= '}{low:g}"
+                                 f"{'' if high is None else f' and <= {high:g}'}, got "
+                                 f"{_short(value)}")
+            if high is not None and v > high:
+                raise ValueError(f"recipe key {name!r}: expected a value in [{low:g}, {high:g}], "
+                                 f"got {_short(value)}")
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -184,6 +230,7 @@ def load_recipe(
     _merge(recipe, doc.get("variants", {}).get(method, {}) or {}, f"{path.name}:{method}:", True)
     for key, value in (overrides or {}).items():
         _merge(recipe, _nest(key, parse_value(value)), "", True)
+    check_ranges(recipe)
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe
