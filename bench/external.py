@@ -43,6 +43,7 @@ from bench.pipeline.stages import row_base
 from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
 from bench.results import ResultsStore, write_atomic, write_json
+from metrics.io import refuse_virtual
 
 __all__ = ["EXTERNAL_FAMILY", "score_affinities", "score_segmentation"]
 
@@ -90,6 +91,7 @@ def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray
             raise ValueError(f"{where}: no dataset {key!r} for the {split} split (found: "
                              f"{', '.join(found) or 'none'})")
         data = f[key]
+        refuse_virtual(data, f"{where}[{key}]")  # it would read other files
         if tuple(data.shape) != shape:
             raise ValueError(
                 f"{where}[{key}]: shape {tuple(data.shape)} does not match the {split} split, "

@@ -91,6 +91,21 @@ def open_h5(path: str | Path, what: str = ""):
             f"truncated or not an HDF5 file): {exc}") from None
 
 
+def refuse_virtual(dataset: Any, where: str) -> None:
+    """Refuse an HDF5 virtual dataset, as external links are refused: it reads other files
+    (which a link to them would not have been allowed to), and one whose source file is gone
+    reads as its fill value, a blank volume, without any error."""
+    if getattr(dataset, "is_virtual", False):
+        try:
+            sources = sorted({str(s.file_name) for s in dataset.virtual_sources()})
+        except Exception:  # a damaged mapping: the refusal stands without the list
+            sources = []
+        raise DataFormatError(
+            f"{where}: is an HDF5 virtual dataset (it reads "
+            f"{', '.join(sources) or 'other files'}); virtual datasets and external links are "
+            "not followed: copy the data into the file (e.g. h5py: f2[key] = f[key][...])")
+
+
 def _pick_key(keys: list[str], key: str | None, default_keys: tuple[str, ...] | None,
               path: Path, what: str) -> str:
     if key is not None:
@@ -162,6 +177,7 @@ def open_array(path: str | Path, key: str | None = None, *,
         f.visititems(lambda n, o: keys.append(n) if isinstance(o, h5py.Dataset) else None)
         try:
             name = _pick_key(keys, key, default_keys, path, what)
+            refuse_virtual(f[name], f"{what}{path}:{name}")
         except (KeyError, ValueError):
             f.close()
             raise
