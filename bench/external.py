@@ -38,7 +38,7 @@ from bench.pipeline import RunOutcome, RunSpec
 from bench.pipeline import score_segmentation as score_test_segmentation
 from bench.pipeline.evaluate import postprocess_and_score
 from bench.pipeline.record import make_row, write_results
-from bench.pipeline.spec import check_validation_size
+from bench.pipeline.spec import check_labelled_splits, check_validation_size
 from bench.pipeline.stages import row_base
 from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
@@ -181,6 +181,7 @@ def score_affinities(
     t_start = time.perf_counter()
     store.check()
     ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
+    check_labelled_splits(ds)
     check_validation_size(ds, spec.postprocess)
     affs: dict[str, Any] = {
         split: _read(path, f"{split}/affs", (3, *ds.split(split).shape), "affs")

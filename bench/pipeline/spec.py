@@ -22,7 +22,8 @@ import yaml
 from bench.registry import METHODS, POSTPROCESSORS
 from bench.results import ResultsStore, validate_run_id
 
-__all__ = ["RunOutcome", "RunSpec", "TrainingStopped", "check_labels_nonnegative", "check_validation_size", "load_spec", "new_run_id",
+__all__ = ["RunOutcome", "RunSpec", "TrainingStopped", "check_labelled_splits",
+           "check_labels_nonnegative", "check_validation_size", "load_spec", "new_run_id",
            "prepare", "warn_constant_raw"]
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,24 @@ def _source(array: Any, volume: str) -> str:
     return f"{where}:{inner.name}" if where else f"volume {volume!r}"
 
 
+def check_labelled_splits(dataset) -> None:
+    """The val and test splits are scored against their labels: each needs a labelled voxel
+    (a label id other than 0, background), or the run would train and predict and then fail
+    in the metrics. Read slab by slab, stopping at the first labelled one."""
+    for name in ("val", "test"):
+        split = dataset.splits.get(name)
+        labels = None if split is None else dataset.volumes[split.volume].labels
+        if labels is None:
+            continue
+        if not any(np.any(np.asarray(labels[z:min(z + 16, split.stop)]))
+                   for z in range(split.start, split.stop, 16)):
+            raise ValueError(
+                f"dataset {dataset.name!r}: the {name} split (sections {split.start} to "
+                f"{split.stop - 1} of {_source(labels, split.volume)}) has no labelled voxel "
+                "(every label is 0, background), so it cannot be scored; check the labels key "
+                "and file, or choose other splits")
+
+
 def warn_constant_raw(dataset, n_sections: int = 8) -> None:
     """Warn when a raw volume holds one value in every sampled section (a blank volume: a
     missing or empty source file, a wrong key), which would train and score without error."""
@@ -197,6 +216,7 @@ def prepare(spec: RunSpec, store: ResultsStore):
         seed=spec.seed if spec.data_seed is None else spec.data_seed,
     )
     check_labels_nonnegative(dataset)
+    check_labelled_splits(dataset)
     warn_constant_raw(dataset)
     check_validation_size(dataset, spec.postprocess)
     checkpoint = None
