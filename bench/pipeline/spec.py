@@ -140,7 +140,10 @@ def _source(array: Any, volume: str) -> str:
     else the volume's name."""
     inner = getattr(array, "_a", array)
     where = getattr(getattr(inner, "file", None), "filename", None)
-    return f"{where}:{inner.name}" if where else f"volume {volume!r}"
+    if where:
+        return f"{where}:{inner.name}"
+    store = str(getattr(inner, "store_path", "") or "")  # zarr: file:///path/to/vol.zarr/key
+    return store.removeprefix("file://") if store else f"volume {volume!r}"
 
 
 def check_labelled_splits(dataset) -> None:
