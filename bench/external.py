@@ -78,6 +78,11 @@ def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray
     option, the file, the dataset key and the split."""
     where = f"{_OPTION[kind]} {path}"
     split = key.split("/")[0]
+    if path.is_dir():
+        zarr = any((path / m).exists() for m in (".zgroup", "zarr.json", ".zarray"))
+        raise ValueError(f"{where}: is a folder{' (a zarr store)' if zarr else ''}, not a file; "
+                         f"expected an HDF5 file with val/{kind} and test/{kind} (copy the "
+                         "arrays into one, e.g. with h5py)")
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
     try:

@@ -58,17 +58,30 @@ def split_spec(spec: str | Path) -> tuple[Path, tuple[str, ...]]:
     return Path(spec), ()
 
 
+def _is_zarr_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / marker).exists()
+                                 for marker in (".zgroup", "zarr.json", ".zarray"))
+
+
 def container_kind(path: Path, what: str = "") -> str:
     """``"h5"``, ``"zarr"``, ``"tif"`` or ``"npy"`` for ``path``; a clear error otherwise."""
     name = path.name.lower()
+    if path.is_dir():
+        if not (name.endswith(ZARR_SUFFIXES) or _is_zarr_folder(path)):
+            raise DataFormatError(f"{what}{path}: is a folder, not a file; expected an HDF5, "
+                                  "TIFF or .npy file, or a zarr folder (.zarr)")
+        if name.endswith((*HDF5_SUFFIXES, *TIFF_SUFFIXES, *NPY_SUFFIXES)):
+            raise DataFormatError(
+                f"{what}{path}: is a zarr folder named like a file; rename it to end in .zarr "
+                f"(e.g. {path.with_suffix('.zarr').name}), or give the file itself")
+        return "zarr"
     if name.endswith(HDF5_SUFFIXES):
         return "h5"
     if name.endswith(TIFF_SUFFIXES):
         return "tif"
     if name.endswith(NPY_SUFFIXES):
         return "npy"
-    if name.endswith(ZARR_SUFFIXES) or (path.is_dir() and any(
-            (path / marker).exists() for marker in (".zgroup", "zarr.json", ".zarray"))):
+    if name.endswith(ZARR_SUFFIXES) or _is_zarr_folder(path):
         return "zarr"
     raise DataFormatError(
         f"{what}{path}: unknown format; expected HDF5 ({', '.join(HDF5_SUFFIXES)}), zarr (.zarr), "
@@ -81,6 +94,10 @@ def open_h5(path: str | Path, what: str = ""):
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(
+            f"{what}{path}: is a folder{' (a zarr store)' if _is_zarr_folder(path) else ''}, "
+            "not an HDF5 file")
     try:
         return h5py.File(path, "r")
     except OSError as exc:  # h5py's message names neither the file nor the option
