@@ -107,6 +107,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: not a leaderboard export (no columns {missing})")
     for name in frame.columns:
         if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
-            frame[name] = frame[name].map(_csv_text_back, na_action="ignore")
+            frame[name] = frame[name].map(_csv_text_back, na_action="ignore").astype(
+                frame[name].dtype)
     frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
     return frame[list(COLUMNS)]
