@@ -40,7 +40,7 @@ def load_entry_points(group: str, register: Callable[[metadata.EntryPoint, Any],
             continue
         try:
             register(ep, ep.load())
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a module may even call sys.exit on import
             dist = _distribution(ep)
             reason = f"{ep.name} = {ep.value!r} ({group}): {_one_line(exc)}"
             _BROKEN[(group, ep.name)] = (f"plugin {ep.name!r} (distribution {dist}) was "
@@ -56,14 +56,3 @@ def _one_line(exc: BaseException) -> str:
 def broken_error(group: str, name: str) -> str | None:
     """Why plugin ``name`` of ``group`` was skipped, or None when it was not."""
     return _BROKEN.get((group, name))
-
-
-def skipped(group: str) -> dict[str, str]:
-    """``{name: reason}`` of the plugins of ``group`` skipped so far."""
-    return {n: why for (g, n), why in _BROKEN.items() if g == group}
-
-
-def forget(group: str) -> None:
-    """Drop the records of ``group`` (a registry that reloads, e.g. in a test)."""
-    for key in [k for k in _BROKEN if k[0] == group]:
-        del _BROKEN[key]

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.goldens import with_goldens, without_goldens
 from bench.registry import METHODS, register_method
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +67,7 @@ def test_check_passes_with_the_readme_mynet_installed(tmp_path):
 
 
 def test_golden_layers_cover_built_in_methods_and_those_that_declare_goldens():
+    from bench.goldens import with_goldens, without_goldens
     from bench.method import Method
 
     class Outside(Method):
