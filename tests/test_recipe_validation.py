@@ -16,10 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 UNET2D = REPO / "baselines" / "configs" / "unet2d.yaml"
 SUPERHUMAN = REPO / "baselines" / "configs" / "superhuman3d.yaml"
 
-#: nested aliases under a key whose default is null: 9 x 9 x 9 here, 9**9 a few levels on
-ALIAS_CONFIG = ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
-                "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                "stop_after: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n")
+#: nested aliases under a key whose default is null (9 x 9 x 9 here; each level more is 9x)
+ALIAS_CONFIG = ("stop_after:\n"
+                "  - &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+                "  - &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                "  - [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n")
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
