@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench import stats
 from bench.results import ResultsStore, load_leaderboard, load_overlap_tables
+from bench.text_tables import md_cell, md_code
 
 #: a result's identity across the two sides
 KEY = ("dataset", "profile", "method", "postprocess")
@@ -160,18 +161,19 @@ def as_markdown(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> str:
     """The verdicts as a Markdown table with a line on what A, B and ΔVOI are."""
     head = ("| dataset | profile | method | post-proc | VOI A | VOI B | ΔVOI (A − B) "
             "| 95% interval | p (Holm) | seeds | verdict |")
-    lines = [f"A: `{a.label}`  ", f"B: `{b.label}`", "", head,
+    lines = [f"A: `{md_code(a.label)}`  ", f"B: `{md_code(b.label)}`", "", head,
              "|" + "---|" * (head.count("|") - 1)]
     for r in table.to_dict("records"):
         tested = not pd.isna(r["p_value"])
         lines.append("| " + " | ".join([
-            str(r["dataset"]), str(r["profile"]), str(r["method"]), str(r["postprocess"]),
+            md_cell(r["dataset"]), md_cell(r["profile"]), md_cell(r["method"]),
+            md_cell(r["postprocess"]),
             f"{r['voi_a']:.3f}", f"{r['voi_b']:.3f}",
             f"{r['delta']:+.3f}" if tested else "",
             f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if tested else "",
             f"{r['p_holm']:.3g}" if tested else "",
             str(int(r["n_seeds"])) if tested else "",
-            r["verdict"] if tested else f"not compared: {r['note']}",
+            r["verdict"] if tested else f"not compared: {md_cell(r['note'])}",
         ]) + " |")
     if table.empty:
         lines.append("| " + " | ".join(["–"] * 10) + " | no result on both sides |")
@@ -182,5 +184,6 @@ def as_markdown(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> str:
               f"result{'s' if n_tested != 1 else ''} compared; significant below {alpha}."]
     for side, names in only.items():
         if names:
-            lines.append(f"Only in {side.upper()} (not compared): {', '.join(names)}")
+            lines.append(f"Only in {side.upper()} (not compared): "
+                         f"{', '.join(md_cell(n) for n in names)}")
     return "\n".join(lines) + "\n"

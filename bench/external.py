@@ -38,11 +38,12 @@ from bench.pipeline import RunOutcome, RunSpec
 from bench.pipeline import score_segmentation as score_test_segmentation
 from bench.pipeline.evaluate import postprocess_and_score
 from bench.pipeline.record import make_row, write_results
-from bench.pipeline.spec import check_validation_size
+from bench.pipeline.spec import check_labelled_splits, check_validation_size
 from bench.pipeline.stages import row_base
 from bench.provenance import sign_run
 from bench.registry import POSTPROCESSORS
 from bench.results import ResultsStore, write_atomic, write_json
+from metrics.io import refuse_virtual
 
 __all__ = ["EXTERNAL_FAMILY", "score_affinities", "score_segmentation"]
 
@@ -77,6 +78,11 @@ def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray
     option, the file, the dataset key and the split."""
     where = f"{_OPTION[kind]} {path}"
     split = key.split("/")[0]
+    if path.is_dir():
+        zarr = any((path / m).exists() for m in (".zgroup", "zarr.json", ".zarray"))
+        raise ValueError(f"{where}: is a folder{' (a zarr store)' if zarr else ''}, not a file; "
+                         f"expected an HDF5 file with val/{kind} and test/{kind} (copy the "
+                         "arrays into one, e.g. with h5py)")
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
     try:
@@ -90,6 +96,7 @@ def _read(path: Path, key: str, shape: tuple[int, ...], kind: str) -> np.ndarray
             raise ValueError(f"{where}: no dataset {key!r} for the {split} split (found: "
                              f"{', '.join(found) or 'none'})")
         data = f[key]
+        refuse_virtual(data, f"{where}[{key}]")  # it would read other files
         if tuple(data.shape) != shape:
             raise ValueError(
                 f"{where}[{key}]: shape {tuple(data.shape)} does not match the {split} split, "
@@ -179,6 +186,7 @@ def score_affinities(
     t_start = time.perf_counter()
     store.check()
     ds = load_dataset(dataset, data_root=data_root, profile=profile, seed=seed)
+    check_labelled_splits(ds)
     check_validation_size(ds, spec.postprocess)
     affs: dict[str, Any] = {
         split: _read(path, f"{split}/affs", (3, *ds.split(split).shape), "affs")

@@ -13,13 +13,16 @@ Two different jobs:
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = ["NAME_PATTERN", "check_name", "file_stem"]
 
 #: a name: a letter or digit, then letters, digits, ".", "_" or "-"; at most 64 characters
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: letters and digits of any script (str.isalnum), ".", "_" and "-" survive in file names
+_UNSAFE = re.compile(r"[^\w.-]+")
+_MAX_STEM = 150  # bytes of UTF-8
 
 
 def check_name(name: object, option: str = "--name",
@@ -51,9 +54,19 @@ def check_name(name: object, option: str = "--name",
 def file_stem(*parts: object, default: str = "file") -> str:
     """The ``parts`` joined by ``_`` as one safe path component (no ``/``, no leading dot).
 
-    Every character outside letters, digits, ``.``, ``_`` and ``-`` becomes ``_``; the
-    result is at most 150 characters and never empty (``default``).
+    Letters and digits (any script: a Greek or Japanese dataset name stays readable), ``.``,
+    ``_`` and ``-`` are kept; every run of other characters becomes ``_``. When that changed the
+    text (or it was cut to fit, or nothing was left and ``default`` stands in), ``-`` and 8 hex
+    digits of the text's SHA-256 are appended, so names that sanitise alike (``net v1``,
+    ``net+v1``) never share a file. The result is at most 150 bytes (UTF-8) and never empty.
     """
     text = "_".join(str(p) for p in parts)
-    stem = _UNSAFE.sub("_", text).lstrip(".")[:150]
-    return stem if stem.strip("._-") else default
+    stem = _UNSAFE.sub("_", text).lstrip(".")
+    if not stem.strip("._-"):
+        stem = default
+    if stem == text and len(stem.encode()) <= _MAX_STEM:
+        return stem
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    while len(stem.encode()) > _MAX_STEM - 9:  # bytes: file systems count bytes, not letters
+        stem = stem[:-1]
+    return f"{stem}-{digest}"

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from bench.plugins import broken_error, load_entry_points
+
 # Modules that register the built-in entries on import.
 _BUILTIN_METHOD_MODULES = ("baselines", "cad")
 _BUILTIN_POSTPROCESS_MODULES = ("bench.segment",)
@@ -111,19 +113,35 @@ class Registry:
         for module in self._builtin_modules:
             importlib.import_module(module)
         if self._entry_point_group:
-            for ep in metadata.entry_points(group=self._entry_point_group):
-                if ep.name not in self._entries:
-                    obj = ep.load()
-                    if isinstance(obj, type) and getattr(obj, "name", "") == ep.name:
-                        self._register_class(obj, "", "", {})  # the class's own metadata
-                    else:
-                        self.register(ep.name, family="external")(obj)
+            # each entry point guarded: a broken plugin is logged and skipped (bench.plugins)
+            load_entry_points(self._entry_point_group, self._register_entry_point,
+                              skip=lambda name: name in self._entries)
+
+    def _register_entry_point(self, ep: metadata.EntryPoint, obj: Any) -> None:
+        if isinstance(obj, type) and getattr(obj, "name", "") == ep.name:
+            self._register_class(obj, "", "", {})  # the class's own metadata
+        elif callable(obj):
+            self.register(ep.name, family="external")(obj)
+        else:
+            raise TypeError(f"expected a {self.kind} factory or class, got "
+                            f"{type(obj).__name__}")
+
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is defined in this project (one of the modules that register the
+        built-in entries, or below them), not by an outside package or a test."""
+        entry = self.get(name)
+        module = str(getattr(entry.cls or entry.factory, "__module__", "") or "")
+        return any(module == m or module.startswith(m + ".") for m in self._builtin_modules)
 
     def get(self, name: str) -> Entry:
         self._load()
         try:
             return self._entries[name]
         except KeyError:
+            broken = (broken_error(self._entry_point_group, name)
+                      if self._entry_point_group else None)
+            if broken:
+                raise KeyError(f"{self.kind} {name!r}: {broken}") from None
             valid = ", ".join(sorted(self._entries))
             raise KeyError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 

@@ -25,6 +25,28 @@ _TAIL: tuple[Column, ...] = (
 )
 
 
+_MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "`": "\\`", "&": "&amp;", "<": "&lt;",
+               ">": "&gt;"}
+
+
+def md_cell(value: object) -> str:
+    """``value`` as text safe inside one Markdown table cell or heading.
+
+    Names in a results folder may come from anyone (a planted ``leaderboard.sqlite``): a ``|``
+    or a line break in a method name would add cells or whole rows (a forged verdict in a PR
+    comment), raw HTML would reach the page, ``[text](url)`` a link. Line breaks become
+    spaces; ``|``, ``\\``, backticks and the ``(`` of ``](`` are backslash-escaped; ``& < >``
+    become entities. Plain names and intervals (``[0.5, 0.7]``) are left as they are.
+    """
+    text = " ".join(str(value).split())
+    return "".join(_MD_SPECIAL.get(ch, ch) for ch in text).replace("](", "]\\(")
+
+
+def md_code(value: object) -> str:
+    """``value`` for a Markdown code span: one line, no backticks."""
+    return " ".join(str(value).split()).replace("`", "'")
+
+
 def metric_columns(*, means: bool = False) -> tuple[Column, ...]:
     """The leaderboard's score columns, from :func:`metrics.spec.leaderboard_metrics`;
     ``means``: formats of means over seeds (the report's)."""
@@ -68,7 +90,7 @@ def format_rows(rows: Sequence[dict[str, Any]], *, markdown: bool = False,
     body = [[format_cell(r, k, f) for k, _, f in columns] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        lines += ["| " + " | ".join(md_cell(c) for c in cells) + " |" for cells in body]
         return "\n".join(lines)
     widths = [max(len(h), *(len(c[i]) for c in body)) if body else len(h)
               for i, h in enumerate(headers)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bench.train.recipe import load_recipe
+from bench.train.recipe import load_recipe, safe_load_plain
 from cad.train import CAD_RECIPE
 
 __all__ = ["looks_official", "official_overrides", "overrides_from_files", "recipe_from_official"]
@@ -96,7 +96,7 @@ def _read(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"official config {str(path)!r} does not exist")
     with open(path) as f:
-        doc = yaml.safe_load(f)
+        doc = safe_load_plain(f)  # no aliases: a --config file may come from anyone
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a YAML mapping with MODEL/TRAIN/DATA sections")
     return doc

@@ -58,17 +58,30 @@ def split_spec(spec: str | Path) -> tuple[Path, tuple[str, ...]]:
     return Path(spec), ()
 
 
+def _is_zarr_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / marker).exists()
+                                 for marker in (".zgroup", "zarr.json", ".zarray"))
+
+
 def container_kind(path: Path, what: str = "") -> str:
     """``"h5"``, ``"zarr"``, ``"tif"`` or ``"npy"`` for ``path``; a clear error otherwise."""
     name = path.name.lower()
+    if path.is_dir():
+        if not (name.endswith(ZARR_SUFFIXES) or _is_zarr_folder(path)):
+            raise DataFormatError(f"{what}{path}: is a folder, not a file; expected an HDF5, "
+                                  "TIFF or .npy file, or a zarr folder (.zarr)")
+        if name.endswith((*HDF5_SUFFIXES, *TIFF_SUFFIXES, *NPY_SUFFIXES)):
+            raise DataFormatError(
+                f"{what}{path}: is a zarr folder named like a file; rename it to end in .zarr "
+                f"(e.g. {path.with_suffix('.zarr').name}), or give the file itself")
+        return "zarr"
     if name.endswith(HDF5_SUFFIXES):
         return "h5"
     if name.endswith(TIFF_SUFFIXES):
         return "tif"
     if name.endswith(NPY_SUFFIXES):
         return "npy"
-    if name.endswith(ZARR_SUFFIXES) or (path.is_dir() and any(
-            (path / marker).exists() for marker in (".zgroup", "zarr.json", ".zarray"))):
+    if name.endswith(ZARR_SUFFIXES) or _is_zarr_folder(path):
         return "zarr"
     raise DataFormatError(
         f"{what}{path}: unknown format; expected HDF5 ({', '.join(HDF5_SUFFIXES)}), zarr (.zarr), "
@@ -81,6 +94,10 @@ def open_h5(path: str | Path, what: str = ""):
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(
+            f"{what}{path}: is a folder{' (a zarr store)' if _is_zarr_folder(path) else ''}, "
+            "not an HDF5 file")
     try:
         return h5py.File(path, "r")
     except OSError as exc:  # h5py's message names neither the file nor the option
@@ -89,6 +106,21 @@ def open_h5(path: str | Path, what: str = ""):
         raise DataFormatError(
             f"{what}{path}: cannot be read as HDF5 ({path.stat().st_size} bytes; corrupt, "
             f"truncated or not an HDF5 file): {exc}") from None
+
+
+def refuse_virtual(dataset: Any, where: str) -> None:
+    """Refuse an HDF5 virtual dataset, as external links are refused: it reads other files
+    (which a link to them would not have been allowed to), and one whose source file is gone
+    reads as its fill value, a blank volume, without any error."""
+    if getattr(dataset, "is_virtual", False):
+        try:
+            sources = sorted({str(s.file_name) for s in dataset.virtual_sources()})
+        except Exception:  # a damaged mapping: the refusal stands without the list
+            sources = []
+        raise DataFormatError(
+            f"{where}: is an HDF5 virtual dataset (it reads "
+            f"{', '.join(sources) or 'other files'}); virtual datasets and external links are "
+            "not followed: copy the data into the file (e.g. h5py: f2[key] = f[key][...])")
 
 
 def _pick_key(keys: list[str], key: str | None, default_keys: tuple[str, ...] | None,
@@ -162,6 +194,7 @@ def open_array(path: str | Path, key: str | None = None, *,
         f.visititems(lambda n, o: keys.append(n) if isinstance(o, h5py.Dataset) else None)
         try:
             name = _pick_key(keys, key, default_keys, path, what)
+            refuse_virtual(f[name], f"{what}{path}:{name}")
         except (KeyError, ValueError):
             f.close()
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,8 @@ def main(args: argparse.Namespace) -> int:
     from bench.results import ResultsStore
 
     formats = parse_formats(args.format)  # a bad format or a missing pyarrow fails first
+    if args.out is not None:
+        check_out_folder(Path(args.out))
     store = ResultsStore(args.results)
     skipped: dict[str, str] = {}
     if args.rebuild_db:
@@ -63,3 +66,15 @@ def main(args: argparse.Namespace) -> int:
     files += more
     # the report is built, but some runs or files are missing from it
     return 1 if skipped or files else 0
+
+
+def check_out_folder(out: Path) -> None:
+    """``--out`` is a folder (made when missing): a file there, or below a file, is refused in
+    one line before any work."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies below the file {parent}"
+                raise ValueError(f"--out {out}: {what}; the report is a folder (index.html, "
+                                 "leaderboard.md, the plots and exports), give a folder path")
+            return

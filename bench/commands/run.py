@@ -108,7 +108,11 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_value(value)
+        try:
+            out[key.strip()] = parse_value(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {item}: not valid YAML ({' '.join(str(exc).split())})"
+                             ) from None
     return out
 
 
@@ -118,6 +122,7 @@ def config_overrides(files: list[str]) -> dict:
     from pathlib import Path
 
     from bench.registry import config_file_overrides
+    from bench.train.recipe import safe_load_plain
 
     if not files:
         return {}
@@ -127,9 +132,10 @@ def config_overrides(files: list[str]) -> dict:
     out: dict = {}
     for f in files:
         try:
-            doc = yaml.safe_load(Path(f).read_text())
+            doc = safe_load_plain(Path(f).read_text())
         except yaml.YAMLError as exc:
-            raise ValueError(f"--config {f}: not valid YAML ({exc})".replace("\n", " ")) from None
+            raise ValueError(f"--config {f}: not valid YAML ({' '.join(str(exc).split())})"
+                             ) from None
         if not isinstance(doc, dict):
             raise ValueError(f"--config {f}: expected a YAML mapping of recipe keys")
         out.update(doc)

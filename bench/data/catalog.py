@@ -31,6 +31,7 @@ from bench.data.datasets.phantom import SYNTHETIC_PROFILES, synthetic_dataset
 from bench.data.datasets.spec import load_spec, parse_spec, spec_dataset_name
 from bench.data.loaders import CREMI_LABELS, CREMI_RAW, open_array
 from bench.data.registry import (
+    ENTRY_POINT_GROUP,
     DatasetInfo,
     LoadContext,
     build,
@@ -41,6 +42,7 @@ from bench.data.registry import (
 )
 from bench.data.splits import fraction_splits
 from bench.data.types import Dataset
+from bench.plugins import broken_error
 
 
 def load_dataset(name: str, *, data_root: str | Path | None = None, profile: str = "quick",
@@ -66,6 +68,9 @@ def load_dataset(name: str, *, data_root: str | Path | None = None, profile: str
     parsed = parse_spec(name)
     if parsed is not None:
         return load_spec(name, parsed, data_root)
+    broken = broken_error(ENTRY_POINT_GROUP, name)
+    if broken:
+        raise KeyError(f"dataset {name!r}: {broken}")
     raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}, or a "
                    "file spec path.h5:raw_key:labels_key")
 

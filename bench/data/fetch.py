@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from bench.atomic import write_atomic
+from bench.atomic import apply_umask, write_atomic
 from bench.data.convert import CONVERSIONS
 from bench.data.sources import RemoteFile, Source, get_source
 
@@ -511,6 +511,7 @@ def _fetch_into(src: Callable[[Path], None], dest: Path, expected: str | None,
         problem = None if expected else _format_problem(tmp, dest.name)
         if problem:  # no checksum to trust yet: what would be recorded must look right
             raise _Refused(f"{what}: {problem}; its checksum was not recorded")
+        apply_umask(tmp)  # mkstemp's 0600 would hide a shared data root from colleagues
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.data.splits import SplitSpec, check_splits, describe_splits
 from bench.data.types import Dataset, Volume
+from bench.plugins import load_entry_points
 
 #: every module of this package registers its datasets on import (a new built-in dataset is
 #: one new module there, nothing else); ``data list`` shows these first, in this order
@@ -208,15 +209,15 @@ def _load_builtins() -> None:
     package = importlib.import_module(_BUILTIN_PACKAGE)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _ENTRIES:
-            continue
-        target = ep.load()
-        if callable(target) and ep.name not in _ENTRIES:
-            target()
-        if ep.name not in _ENTRIES:
-            raise ValueError(f"entry point {ep.name} = {ep.value!r} ({ENTRY_POINT_GROUP}) did "
-                             f"not register a dataset named {ep.name!r}")
+    # each entry point guarded: a broken plugin is logged and skipped (bench.plugins)
+    load_entry_points(ENTRY_POINT_GROUP, _register_entry_point, skip=lambda n: n in _ENTRIES)
+
+
+def _register_entry_point(ep: metadata.EntryPoint, target: object) -> None:
+    if callable(target) and ep.name not in _ENTRIES:
+        target()
+    if ep.name not in _ENTRIES:
+        raise ValueError(f"it did not register a dataset named {ep.name!r}")
 
 
 def get_dataset(name: str) -> DatasetEntry | None:

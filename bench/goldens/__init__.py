@@ -39,6 +39,24 @@ GOLDEN_LAYERS = ("eval", "infer", "train")
 LAYERS = (*GOLDEN_LAYERS, "e2e")
 
 
+def with_goldens(registry: Any) -> list[str]:
+    """The names of ``registry`` (methods or post-processors) the golden layers cover: the
+    built-in ones, and outside ones whose class declares ``golden_layers = True`` (a method
+    built on this project's network bases that commits goldens for itself)."""
+    return [n for n in registry.names() if _declares_goldens(registry, n)]
+
+
+def without_goldens(registry: Any) -> list[str]:
+    """The other names: outside entries (an entry point package, a notebook's method) that the
+    golden layers leave out; their goldens cannot be in this repository."""
+    return [n for n in registry.names() if not _declares_goldens(registry, n)]
+
+
+def _declares_goldens(registry: Any, name: str) -> bool:
+    declared = getattr(registry.get(name).cls, "golden_layers", None)
+    return bool(declared) if declared is not None else registry.is_builtin(name)
+
+
 @dataclass
 class Difference:
     """The first quantity of a layer that differs from its golden."""
@@ -134,12 +152,13 @@ def run_layer(name: str, goldens: Path = DEFAULT_GOLDENS, *, update: bool = Fals
         raise FileNotFoundError(f"goldens {path} not found; write them with `python -m bench "
                                 f"check --update --layer {name}`")
     current = module.compute(goldens, update=update)
+    outside = "".join(f"\n  {n}: no goldens: outside {what}" for n, what in module.outside())
     if update:
         write_json(path, current)
-        return None, f"layer {name}: {len(current)} goldens written to {path}"
+        return None, f"layer {name}: {len(current)} goldens written to {path}" + outside
     golden = json.loads(path.read_text())
     diff = compare_goldens(name, golden, current, module.tolerance,
                            getattr(module, "RELATIVE", False))
     if diff is None:
-        return None, f"layer {name}: {len(golden)} quantities match ({module.RULE})"
-    return diff, str(diff)
+        return None, f"layer {name}: {len(golden)} quantities match ({module.RULE})" + outside
+    return diff, str(diff) + outside

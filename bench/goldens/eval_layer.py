@@ -113,6 +113,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     from bench import segment, stats
     from bench.affinity import LONG_RANGE_OFFSETS, affinities_from_labels
     from bench.data import load_dataset
+    from bench.goldens import with_goldens
     from bench.pipeline import slab_scores
     from bench.registry import POSTPROCESSORS
 
@@ -133,7 +134,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     gt = labels[test].astype(np.uint64)
     skeletons = metrics.skeletonize(gt, RESOLUTION)
     segs = {}
-    for pp in POSTPROCESSORS.names():
+    for pp in with_goldens(POSTPROCESSORS):
         param = segment.parameter_name(pp)
         affs = inp["affs_lr"] if pp == "mws" else inp["affs"]
         params: dict[str, Any] = {param: FIXED[pp]}
@@ -191,3 +192,11 @@ def _round_trip_row(scores: dict[str, Any]) -> list[Any]:
     if len(back) != 1:
         return [f"{len(back)} rows read back"]
     return [back[0].get(k) for k in COLUMNS]
+
+
+def outside() -> list[tuple[str, str]]:
+    """The registered post-processors this layer leaves out (no goldens here), as (name, kind)."""
+    from bench.goldens import without_goldens
+    from bench.registry import POSTPROCESSORS
+
+    return [(n, "post-processor") for n in without_goldens(POSTPROCESSORS)]

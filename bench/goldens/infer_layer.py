@@ -168,6 +168,7 @@ def _source_run(folder: Path, raw: np.ndarray, labels: np.ndarray) -> Path:
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     import tempfile
 
+    from bench.goldens import with_goldens
     from bench.goldens.eval_layer import load_inputs
     from bench.registry import METHODS, method_class
 
@@ -175,7 +176,7 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
     raw, labels = inp["raw"], inp["labels"]
     half = raw.shape[0] // 2
     out: dict[str, Any] = {}
-    for name in METHODS.names():
+    for name in with_goldens(METHODS):
         cls = method_class(name)
         if not getattr(cls, "learned", True):  # a control: no weights, a rule
             with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
@@ -192,3 +193,11 @@ def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
         affs = method.predict(raw)
         out.update(_summary(affs, name))
     return out
+
+
+def outside() -> list[tuple[str, str]]:
+    """The registered methods this layer leaves out (no goldens here), as (name, kind)."""
+    from bench.goldens import without_goldens
+    from bench.registry import METHODS
+
+    return [(n, "method") for n in without_goldens(METHODS)]

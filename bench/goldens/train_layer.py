@@ -147,13 +147,22 @@ def pipeline(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 
 def compute(goldens: Path, *, update: bool = False) -> dict[str, Any]:
+    from bench.goldens import with_goldens
     from bench.goldens.eval_layer import load_inputs
     from bench.registry import METHODS, method_class
 
     inp = load_inputs(goldens, create=update)
     out: dict[str, Any] = pipeline(inp["raw"], inp["labels"])
-    for name in METHODS.names():
+    for name in with_goldens(METHODS):
         if not getattr(method_class(name), "learned", True):
             continue  # a control has nothing to train (its rule is in the infer layer)
         out.update(train_method(name, inp["raw"], inp["labels"]))
     return out
+
+
+def outside() -> list[tuple[str, str]]:
+    """The registered methods this layer leaves out (no goldens here), as (name, kind)."""
+    from bench.goldens import without_goldens
+    from bench.registry import METHODS
+
+    return [(n, "method") for n in without_goldens(METHODS)]

@@ -22,8 +22,9 @@ import yaml
 from bench.registry import METHODS, POSTPROCESSORS
 from bench.results import ResultsStore, validate_run_id
 
-__all__ = ["RunOutcome", "RunSpec", "TrainingStopped", "check_labels_nonnegative",
-           "check_validation_size", "load_spec", "new_run_id", "prepare"]
+__all__ = ["RunOutcome", "RunSpec", "TrainingStopped", "check_labelled_splits",
+           "check_labels_nonnegative", "check_validation_size", "load_spec", "new_run_id",
+           "prepare", "warn_constant_raw"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,54 @@ def check_labels_nonnegative(dataset) -> None:
             labels[z0:z0 + 16]  # raises DataFormatError naming the file on a negative id
 
 
+def _source(array: Any, volume: str) -> str:
+    """Where a volume's array comes from: ``file:key`` for h5py (also behind the label cast),
+    else the volume's name."""
+    inner = getattr(array, "_a", array)
+    where = getattr(getattr(inner, "file", None), "filename", None)
+    if where:
+        return f"{where}:{inner.name}"
+    store = str(getattr(inner, "store_path", "") or "")  # zarr: file:///path/to/vol.zarr/key
+    return store.removeprefix("file://") if store else f"volume {volume!r}"
+
+
+def check_labelled_splits(dataset) -> None:
+    """The val and test splits are scored against their labels: each needs a labelled voxel
+    (a label id other than 0, background), or the run would train and predict and then fail
+    in the metrics. Read slab by slab, stopping at the first labelled one."""
+    for name in ("val", "test"):
+        split = dataset.splits.get(name)
+        labels = None if split is None else dataset.volumes[split.volume].labels
+        if labels is None:
+            continue
+        if not any(np.any(np.asarray(labels[z:min(z + 16, split.stop)]))
+                   for z in range(split.start, split.stop, 16)):
+            raise ValueError(
+                f"dataset {dataset.name!r}: the {name} split (sections {split.start} to "
+                f"{split.stop - 1} of {_source(labels, split.volume)}) has no labelled voxel "
+                "(every label is 0, background), so it cannot be scored; check the labels key "
+                "and file, or choose other splits")
+
+
+def warn_constant_raw(dataset, n_sections: int = 8) -> None:
+    """Warn when a raw volume holds one value in every sampled section (a blank volume: a
+    missing or empty source file, a wrong key), which would train and score without error."""
+    for key, vol in dataset.volumes.items():
+        depth = int(vol.raw.shape[0])
+        zs = sorted({int(z) for z in np.linspace(0, depth - 1, min(n_sections, depth))})
+        lo = hi = None
+        for z in zs:
+            section = np.asarray(vol.raw[z])
+            lo = section.min() if lo is None else min(lo, section.min())
+            hi = section.max() if hi is None else max(hi, section.max())
+            if lo != hi:
+                break
+        if lo is not None and lo == hi:
+            log.warning("raw volume %s of dataset %r is constant (every sampled section is %s): "
+                        "a blank volume trains and scores nothing meaningful; check the file",
+                        _source(vol.raw, key), dataset.name, lo)
+
+
 def check_validation_size(dataset, postprocess: list[str]) -> None:
     """Every post-processor chooses its parameter on the validation split; some need more
     than one section of it (:attr:`bench.segment.base.PostProcessor.min_val_sections`)."""
@@ -172,6 +221,8 @@ def prepare(spec: RunSpec, store: ResultsStore):
         seed=spec.seed if spec.data_seed is None else spec.data_seed,
     )
     check_labels_nonnegative(dataset)
+    check_labelled_splits(dataset)
+    warn_constant_raw(dataset)
     check_validation_size(dataset, spec.postprocess)
     checkpoint = None
     if spec.checkpoint:  # official:NAME is fetched and checked now, before any run folder

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,7 @@ def export_leaderboard(results_dir: str | Path, out_dir: str | Path,
             continue
         path = out_dir / f"leaderboard.{fmt}"
         if fmt == "csv":
-            write_atomic(path, board.to_csv(index=False))
+            write_atomic(path, csv_safe(board).to_csv(index=False))
         elif fmt == "json":
             records = json.loads(board.to_json(orient="records", date_format="iso"))
             write_atomic(path, json.dumps({"columns": list(board.columns), "rows": records},
@@ -98,6 +99,41 @@ def with_floor(results_dir: str | Path, board: pd.DataFrame, *,
     return out
 
 
+#: a text cell starting with one of these is a formula to a spreadsheet (``=HYPERLINK(...)``,
+#: ``+cmd|...``, ``@SUM``, a tab or carriage return that hides one)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def csv_text(value: object) -> object:
+    """A text cell neutralised for spreadsheets: a leading ``'`` before a cell that starts with
+    ``= + - @``, a tab or a carriage return (``-`` only when the cell is not a number), and
+    before one that already starts with ``'`` and one of those (so :func:`read_csv`, which
+    drops one leading ``'`` there, reads every name back as it was)."""
+    if not isinstance(value, str) or not value:
+        return value
+    body = value[1:] if value.startswith("'") else value
+    if body.startswith(_FORMULA_START) and not _NUMBER.fullmatch(body):
+        return "'" + value
+    return value
+
+
+def _csv_text_back(value: object) -> object:
+    if isinstance(value, str) and value.startswith("'") and csv_text(value[1:]) == value:
+        return value[1:]
+    return value
+
+
+def csv_safe(board: pd.DataFrame) -> pd.DataFrame:
+    """``board`` with every text column through :func:`csv_text` (a planted results folder
+    names its method ``=HYPERLINK(...)``: the export must not run it in a spreadsheet)."""
+    out = board.copy()
+    for name in out.columns:
+        if out[name].dtype == object or pd.api.types.is_string_dtype(out[name]):
+            out[name] = out[name].map(csv_text, na_action="ignore")
+    return out
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
     """An exported ``leaderboard.csv`` with the column types of ``load_leaderboard``."""
     frame = pd.read_csv(path, dtype={name: _PANDAS_TYPES[kind.split()[0]]
@@ -105,5 +141,9 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a leaderboard export (no columns {missing})")
+    for name in frame.columns:
+        if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
+            frame[name] = frame[name].map(_csv_text_back, na_action="ignore").astype(
+                frame[name].dtype)
     frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
     return frame[list(COLUMNS)]

@@ -47,7 +47,7 @@ from bench.results import (
     load_overlap_tables,
     write_atomic,
 )
-from bench.text_tables import format_cell, format_rows, metric_columns, metric_note
+from bench.text_tables import format_cell, format_rows, md_cell, metric_columns, metric_note
 from metrics.spec import METRICS
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,8 @@ def build_report(store: ResultsStore, out_dir: Path | None = None, *,
         plots = [p for p in plots if p is not None]
         table_rows = records(dsum)
         control_rows = records(dcontrols)
-        floor_line = _floor_sentence(dfloors)
-        md += [f"## {dataset}", "", floor_line, ""]
+        floor_line = _floor_sentence(dfloors)  # plain text: the text report and the HTML
+        md += [f"## {md_cell(dataset)}", "", _floor_sentence(dfloors, cell=md_cell), ""]
         text += [dataset, "=" * len(dataset), floor_line, ""]
         if table_rows:
             md += [format_rows(table_rows, markdown=True, columns=summary_columns(floor=True)),
@@ -320,11 +320,13 @@ def add_floor(store: ResultsStore, selected: pd.DataFrame, summary: pd.DataFrame
     return out
 
 
-def _floor_sentence(floors: list[dict[str, Any]]) -> str:
+def _floor_sentence(floors: list[dict[str, Any]], cell: Any = str) -> str:
+    """The floor per post-processor in words; ``cell`` escapes names for Markdown."""
     if not floors:
         return ("Floor: no control was run on this dataset (python -m bench run --method "
                 "controls --dataset ...); the methods' VOI has no floor to be read against.")
-    parts = [f"{r['postprocess']}: {r['method']} {r['voi']:.3f} ({r['profile']})"
+    parts = [f"{cell(r['postprocess'])}: {cell(r['method'])} {r['voi']:.3f} "
+             f"({cell(r['profile'])})"
              for r in floors]
     return ("Floor (the best control, test VOI, per post-processor): " + "; ".join(parts)
             + ". `beats floor`: a method's VOI is significantly lower than it.")
@@ -332,7 +334,8 @@ def _floor_sentence(floors: list[dict[str, Any]]) -> str:
 
 def _verdict_sentences(pair_rows: list[dict[str, Any]]) -> str:
     return " ".join(
-        f"{r['method_a']} vs {r['method_b']}: ΔVOI {r['delta']:+.3f} {r['interval']}, "
+        f"{md_cell(r['method_a'])} vs {md_cell(r['method_b'])}: "
+        f"ΔVOI {r['delta']:+.3f} {r['interval']}, "
         f"p = {r['p_holm']:.3g}, {r['verdict']}." for r in pair_rows)
 
 

@@ -22,6 +22,7 @@ from bench.registry import DEFAULT_FAMILY_COLOR, family_colors
 from bench.report.panels import colorize
 from bench.report.plots import place_labels, point_label
 from bench.results import CORRUPT_FILE_ERRORS, ResultsStore, skip_file
+from bench.text_tables import md_cell, md_code
 
 #: error rows shown per result: all of worst_errors (neuron_errors.json keeps every neuron)
 SHOWN = 12
@@ -162,7 +163,7 @@ def _worst_errors(path: Path, postprocess: str) -> list[dict[str, Any]]:
 def _result_section(store: ResultsStore, r: dict[str, Any], worst: list[dict[str, Any]],
                     out_dir: Path, dataset: str) -> tuple[list[str], str]:
     title = f"{r['method']} ({r['postprocess']}): worst errors"
-    md = [f"### {title}", "",
+    md = [f"### {md_cell(title)}", "",
           "| # | gt neuron | error | lost ERL nm | run / length nm | VOI split | VOI merge "
           "| merged with | z, y, x | crop |", "|" + "---|" * 10]
     body = []
@@ -175,14 +176,15 @@ def _result_section(store: ResultsStore, r: dict[str, Any], worst: list[dict[str
         cells = [str(i + 1), str(e["label"]), e["error"], f"{e['lost_erl_nm']:.0f}",
                  f"{e['run_nm']:.0f} / {e['length_nm']:.0f}", f"{e['voi_split']:.3f}",
                  f"{e['voi_merge']:.3f}", merged or "-", ", ".join(map(str, e["position"]))]
-        md.append("| " + " | ".join(cells) + f" | {f'![]({png.name})' if png else '-'} |")
+        md.append("| " + " | ".join(md_cell(c) for c in cells)
+                  + f" | {f'![]({png.name})' if png else '-'} |")
         img = (f'<img alt="crop" src="data:image/png;base64,'
                f'{base64.b64encode(png.read_bytes()).decode()}"/>' if png else "-")
         tds = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
         body.append(f"<tr>{tds}<td>{img}</td></tr>"
                     f"<tr><td></td><td colspan='10' class='cmd'><code>"
                     f"{html.escape(_view_command(r, e['position']))}</code></td></tr>")
-    md += ["", f"Open in neuroglancer: `{_view_command(r, worst[0]['position'])}` "
+    md += ["", f"Open in neuroglancer: `{md_code(_view_command(r, worst[0]['position']))}` "
            "(each row's position works the same way).", ""]
     head = "".join(f"<th>{h}</th>" for h in (
         "#", "gt neuron", "error", "lost ERL nm", "run / length nm", "VOI split",

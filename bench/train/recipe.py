@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "load_recipe", "parse_value", "recipe_section"]
+__all__ = ["PROFILES", "check_ranges", "load_recipe", "parse_value", "recipe_section",
+           "safe_load_plain"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -36,24 +37,31 @@ def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) 
 
 def _typed(key: str, default: Any, value: Any) -> Any:
     """``value`` if it has the type of the recipe's ``default`` (an integer for an integer key,
-    a number for a float key, ...); otherwise a ``ValueError`` naming the key. A key whose
-    default is null takes an integer, a list (e.g. ``infer_pad``) or null."""
+    a number for a float key, a mapping for a mapping, a flat list of numbers like the
+    default's for a list, ...); otherwise a ``ValueError`` naming the key. A key whose default
+    is null takes null, an integer or a flat list of integers (``infer_pad``: per-axis sizes)."""
     def bad(expected: str) -> ValueError:
-        return ValueError(f"recipe key {key!r}: expected {expected}, got {value!r}")
+        return ValueError(f"recipe key {key!r}: expected {expected}, got {_short(value)}")
 
     if value is None:
         if default is None:
             return None
         raise bad(f"a {type(default).__name__}")
+    if isinstance(default, dict):
+        raise bad("a mapping of its keys (" + ", ".join(sorted(default)) + "), e.g. "
+                  f"--set {key}.{next(iter(default), 'key')}=VALUE" if default else "a mapping")
     if default is None and isinstance(value, list):
-        return value  # e.g. infer_stride / infer_pad: null (automatic) or per-axis sizes
+        # e.g. infer_stride / infer_pad: null (automatic) or per-axis sizes
+        if not all(_is_int(v) for v in value):
+            raise bad("null, an integer or a flat list of integers")
+        return [int(v) for v in value]
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
     if isinstance(default, int) or default is None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise bad("an integer" + (" or null" if default is None else ""))
+        if not _is_int(value):
+            raise bad("an integer" + (", a list of integers or null" if default is None else ""))
         return int(value)
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -61,9 +69,99 @@ def _typed(key: str, default: Any, value: Any) -> Any:
         return float(value)
     if isinstance(default, str) and not isinstance(value, str):
         raise bad("a string")
-    if isinstance(default, list) and not isinstance(value, list):
-        raise bad("a list, e.g. [8, 48, 48]")
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise bad("a list, e.g. [8, 48, 48]")
+        if default and all(_is_int(v) for v in default):
+            if not all(_is_int(v) for v in value):
+                raise bad("a flat list of integers, e.g. " + str(default))
+            return [int(v) for v in value]
+        if default and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           for v in default):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise bad("a flat list of numbers, e.g. " + str(default))
     return value
+
+
+def _is_int(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and value == value and abs(value) != float("inf") and value == int(value))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: ranges of the keys the shared training machinery (bench.train) reads, checked when the
+#: recipe is resolved, before any run folder: ``(low, high)``, either end None for open. A
+#: recipe need not have every key; lists are checked element by element.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("iters", "checkpoint_every", "log_every", "stop_after", "batch_2d",
+                     "batch_3d", "patch_2d", "patch_3d", "infer_tile", "infer_batch",
+                     "infer_window", "infer_stride"), (1, None)),
+    **dict.fromkeys(("padding_2d", "padding_3d", "infer_overlap", "infer_pad", "start_ft",
+                     "weight_decay", "bn_recalibration_batches"), (0, None)),
+    **dict.fromkeys(("lr", "eps"), (0, None)),
+    **dict.fromkeys(("beta1", "beta2"), (0, 1)),
+}
+#: keys that must be strictly greater than their low end (a learning rate of 0 trains nothing)
+_STRICT = ("lr", "eps")
+#: keys whose value is one integer, never a list (their default is null)
+_SCALAR = ("stop_after",)
+
+
+def check_ranges(recipe: dict[str, Any], where: str = "") -> None:
+    """Raise ``ValueError`` naming the key when a value is out of :data:`RANGES`, or when a
+    probability (a key named ``p_*``, at any depth) is outside [0, 1]."""
+    for key, value in recipe.items():
+        name = f"{where}{key}"
+        if isinstance(value, dict):
+            check_ranges(value, f"{name}.")
+            continue
+        if key in _SCALAR and isinstance(value, list):
+            raise ValueError(f"recipe key {name!r}: expected one integer (or null), got "
+                             f"{_short(value)}")
+        low, high = RANGES.get(key, (0, 1) if key.startswith("p_") else (None, None))
+        if low is None and high is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            strict = key in _STRICT
+            if low is not None and (v < low or (strict and v == low)):
+                raise ValueError(f"recipe key {name!r}: expected "
+                                 f"{'> ' if strict else '>= '}{low:g}"
+                                 f"{'' if high is None else f' and <= {high:g}'}, got "
+                                 f"{_short(value)}")
+            if high is not None and v > high:
+                raise ValueError(f"recipe key {name!r}: expected a value in [{low:g}, {high:g}], "
+                                 f"got {_short(value)}")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``, and so ``<<: *name`` merges).
+
+    A recipe never needs one, and a few nested aliases make a 300-byte file expand to
+    gigabytes once anything walks it (an alias bomb in a colleague's ``--config``)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML aliases (*{event.anchor}) are not accepted in recipe "
+                "values; write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def safe_load_plain(stream: Any) -> Any:
+    """``yaml.safe_load`` without aliases (:class:`_NoAliasLoader`): for ``--config`` files and
+    ``--set`` values, which may come from anyone."""
+    loader = _NoAliasLoader(stream)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def parse_value(value: Any) -> Any:
@@ -71,7 +169,7 @@ def parse_value(value: Any) -> Any:
     ``3e-4``-style numbers read as floats (YAML 1.1 reads them as strings). Non-strings pass."""
     if not isinstance(value, str):
         return value
-    parsed = yaml.safe_load(value)
+    parsed = safe_load_plain(value)
     if isinstance(parsed, str):
         # YAML 1.1 reads "3e-4" (no dot) as a string; users mean a number
         try:
@@ -132,6 +230,7 @@ def load_recipe(
     _merge(recipe, doc.get("variants", {}).get(method, {}) or {}, f"{path.name}:{method}:", True)
     for key, value in (overrides or {}).items():
         _merge(recipe, _nest(key, parse_value(value)), "", True)
+    check_ranges(recipe)
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe
