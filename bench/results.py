@@ -216,9 +216,9 @@ class ResultsStore:
         Every folder is verified first (:func:`bench.provenance.verify_run`: a run this
         harness made here, every file as it wrote it); an unsigned or unverifiable one is
         skipped and named, unless ``include_unsigned`` (a colleague's folder, read as data:
-        its rows are inserted and it is named in ``unsigned``, a dict). Every file is then read and checked
-        (:func:`read_metrics_rows`); the rows of the good ones land in one transaction (all or
-        none). Returns ``(rows inserted, {skipped or unsigned run id: why})``.
+        its rows are inserted and it is named in ``unsigned``, a dict). Every file is then
+        read and checked (:func:`read_metrics_rows`); the rows of the good ones land in one
+        transaction (all or none). Returns ``(rows inserted, {skipped run id: why})``.
         """
         from bench.provenance import verify_run
 

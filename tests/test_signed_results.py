@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,8 +18,11 @@ import pytest
 from bench.cli import main
 from bench.provenance import SIGNED_FILES, sign_run, verify_file, verify_run
 from bench.results import ResultsStore
-from tests.test_hostile import LoopStub, _run  # noqa: F401  (the hstub fixture's method)
-from tests.test_hostile import hstub  # noqa: F401  (fixture)
+from tests.test_hostile import (  # noqa: F401  (the hstub fixture's method)
+    LoopStub,
+    _run,
+    hstub,  # noqa: F401  (fixture)
+)
 
 
 def _voi(store: ResultsStore, run_id: str) -> float:
