@@ -42,6 +42,9 @@ class CADMethod(SectionPairMethod):
     family_color = "#2ca02c"
     recipe_file = CAD_RECIPE
     columns = CAD_COLUMNS
+    #: the recipe keys an official checkpoint takes from the paper profile (pinned by the
+    #: check's protocol layer)
+    official_inference_keys = OFFICIAL_INFERENCE_KEYS
 
     @classmethod
     def overrides_from_config_files(cls, files: list[str]) -> dict[str, Any] | None:
@@ -72,7 +75,7 @@ class CADMethod(SectionPairMethod):
         another network's output. A key given with ``--set`` is kept (asked for explicitly)."""
         paper = self._recipe("paper")
         changed = {}
-        for key in OFFICIAL_INFERENCE_KEYS:
+        for key in self.official_inference_keys:
             if key in self._overrides or self.config.get(key) == paper[key]:
                 continue
             changed[key] = (self.config.get(key), paper[key])
