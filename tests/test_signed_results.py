@@ -80,6 +80,9 @@ def test_adopting_a_finished_run_never_replaces_a_stored_row_that_differs(
     store.db_path.unlink()  # a rebuilt or moved database gets the run's rows back
     assert _run(results, "--seeds", "0") == 0
     assert _voi(store, own) != 1.5
+    caplog.clear()
+    assert _run(results, "--seeds", "0") == 0  # the same rows again: nothing to report
+    assert "the stored row differs" not in caplog.text and store.run_ids() == [own]
 
 
 def test_resume_predicts_again_over_planted_predictions(hstub, tmp_path, caplog):  # noqa: F811

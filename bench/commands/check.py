@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replace", action="store_true",
                    help="with --update: rewrite the e2e baseline with the given methods only")
     p.add_argument("--seeds", default=None, metavar="LIST",
-                   help="with --update: record the e2e baseline over these seeds (default 0-4, "
-                   "at least 3); the check takes its tolerance from their spread")
+                   help="e2e layer: the seeds the check runs of each method, their mean compared "
+                   "(default 0-2); with --update: record the baseline over these seeds "
+                   "(default 0-4, at least 3), the check takes its tolerance from their spread")
     p.set_defaults(func=main)
 
 
