@@ -94,7 +94,7 @@ CATALOGUE: tuple[Mutation, ...] = (
              "    log_every: 5\n    lr: 1.0e-3", "    log_every: 5\n    lr: 2.0e-3",
              "unet2d's quick learning rate doubled"),
     Mutation("rf-quick-trees", "recipe (quick)", "baselines/configs/rf.yaml",
-             "n_estimators: 40", "n_estimators: 30",
+             "    n_estimators: 40", "    n_estimators: 30",
              "rf's quick forest has 30 trees instead of 40"),
     Mutation("cad-paper-infer-tile", "recipe (paper)", "cad/configs/cad.yaml",
              "  infer_tile: 2048            # whole", "  infer_tile: 1024            # whole",
