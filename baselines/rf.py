@@ -145,6 +145,14 @@ class RandomForestMethod(Method):
         ``python -m bench recipe show rf`` prints)."""
         return load_rf_recipe(profile, overrides)
 
+    @classmethod
+    def check_overrides(cls, name: str) -> dict[str, Any]:
+        """``python -m bench check``'s overrides on top of the smoke profile: the recipe
+        file's ``check`` mapping."""
+        from bench.train.recipe import recipe_section
+
+        return recipe_section(RECIPE, "check")
+
     # -- training ----------------------------------------------------------------------------
     def _sample(self, boundary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Flat indices of the class-balanced sample, sorted (so blocks read them in order)."""

@@ -15,9 +15,12 @@ The baseline's own defects are refused rather than turned into a check that cann
   everything);
 * ``--update --methods X`` merges X into the baseline; ``--replace`` rewrites it with X alone.
 
-The check itself runs seed 0 only; it prints the smallest VOI difference it detects with
-probability 0.8 at alpha 0.05 (:func:`min_detectable_difference`). Throughput is shown but never
-fails the check (it depends on the machine).
+The check itself runs :data:`CHECK_SEEDS` (seeds 0-2) of every method and compares the mean
+of each score over them with the interval for the mean of that many new runs,
+``mean ± t(0.975, n-1) * std * sqrt(1/m + 1/n)`` (``m`` new runs, ``n`` baseline seeds); it
+prints the smallest VOI difference it detects with probability 0.8 at alpha 0.05
+(:func:`min_detectable_difference`). Throughput is shown but never fails the check (it depends
+on the machine).
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ def checked_scores() -> tuple[str, ...]:
     (VOI and ARAND; a score registered with ``checked=True`` joins them)."""
     return tuple(m.key for m in checked_metrics())
 
-#: unet2d only: CAD's smoke spread (VOI std 0.76 over three seeds at 200 iterations) puts its
+#: the seeds the check runs of every method (their mean is compared; ``--seeds`` overrides)
+CHECK_SEEDS = (0, 1, 2)
+#: unet2d and rf: CAD's smoke spread (VOI std 0.76 over three seeds at 200 iterations) puts its
 #: limit past the all-merged VOI, so no CAD result could fail; CAD's recipe is checked by the
 #: inference and training goldens instead (bench.goldens)
-DEFAULT_METHODS = ("unet2d",)
+DEFAULT_METHODS = ("unet2d", "rf")
 #: the fixed benchmark: everything but the method is pinned
 BENCHMARK = {"dataset": "synthetic", "profile": "smoke", "postprocess": ["waterz"], "seed": 0,
              "device": "cpu"}
@@ -136,25 +141,28 @@ DEFAULT_UPDATE_SEEDS = (0, 1, 2, 3, 4)
 ALPHA, POWER = 0.05, 0.8
 
 
-def seed_limits(mean: float, std: float, n: int, abs_tol: float) -> tuple[float, float]:
-    """The 95% prediction interval of one new run, at least ``mean ± abs_tol``."""
-    half = max(float(sps.t.ppf(0.975, n - 1)) * std * np.sqrt(1 + 1 / n), abs_tol)
+def seed_limits(mean: float, std: float, n: int, abs_tol: float, m: int = 1
+                ) -> tuple[float, float]:
+    """The 95% prediction interval of the mean of ``m`` new runs (one by default), at least
+    ``mean ± abs_tol``."""
+    half = max(float(sps.t.ppf(0.975, n - 1)) * std * np.sqrt(1 / m + 1 / n), abs_tol)
     return mean - half, mean + half
 
 
-def seed_limit(mean: float, std: float, n: int, abs_tol: float) -> float:
+def seed_limit(mean: float, std: float, n: int, abs_tol: float, m: int = 1) -> float:
     """Upper end of :func:`seed_limits`."""
-    return seed_limits(mean, std, n, abs_tol)[1]
+    return seed_limits(mean, std, n, abs_tol, m)[1]
 
 
-def min_detectable_difference(std: float, n: int, *, alpha: float = ALPHA,
+def min_detectable_difference(std: float, n: int, *, m: int = 1, alpha: float = ALPHA,
                               power: float = POWER) -> float:
-    """The smallest true shift of one new run's score that the two-sided prediction-interval
-    test (``alpha``) detects with probability ``power``, given a baseline of ``n`` seeds with
-    standard deviation ``std``: ``(t(1-alpha/2, n-1) + t(power, n-1)) * std * sqrt(1 + 1/n)``."""
+    """The smallest true shift of the mean of ``m`` new runs' score that the two-sided
+    prediction-interval test (``alpha``) detects with probability ``power``, given a baseline
+    of ``n`` seeds with standard deviation ``std``:
+    ``(t(1-alpha/2, n-1) + t(power, n-1)) * std * sqrt(1/m + 1/n)``."""
     df = n - 1
     q = float(sps.t.ppf(1 - alpha / 2, df)) + float(sps.t.ppf(power, df))
-    return q * std * float(np.sqrt(1 + 1 / n))
+    return q * std * float(np.sqrt(1 / m + 1 / n))
 
 
 def score_ceilings() -> dict[str, float]:
@@ -182,7 +190,8 @@ def score_ceilings() -> dict[str, float]:
 
 
 def validate_baseline(baseline: dict[str, Any], path: Path,
-                      ceilings: dict[str, float] | None = None, abs_tol: float = 0.05) -> None:
+                      ceilings: dict[str, float] | None = None, abs_tol: float = 0.05,
+                      m: int = 1) -> None:
     """Refuse a baseline that cannot fail: fewer than :data:`MIN_SEEDS` seeds, or a limit at or
     past the end of its score's range (``ValueError`` naming the file, result and score)."""
     for key, entry in baseline.get("results", {}).items():
@@ -199,7 +208,7 @@ def validate_baseline(baseline: dict[str, Any], path: Path,
             continue
         for score in checked_scores():
             low, high = seed_limits(float(entry[score]), float(entry[f"{score}_std"]), n,
-                                    abs_tol)
+                                    abs_tol, m)
             lower_is_better = METRICS[score].lower_is_better
             limit = high if lower_is_better else low
             if (limit >= ceilings[score]) if lower_is_better else (limit <= ceilings[score]):
@@ -221,15 +230,19 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, Any], *,
                 rows.append(Comparison(key, score, None, scores[score], None))
                 continue
             n = int(base["n_seeds"])
-            low, high = seed_limits(float(base[score]), float(base[f"{score}_std"]), n, abs_tol)
+            m = int(scores.get("n_seeds", 1))  # the mean of m new runs
+            low, high = seed_limits(float(base[score]), float(base[f"{score}_std"]), n, abs_tol,
+                                    m)
             # within the score's range (VOI and ARAND are >= 0)
             low, high = max(low, METRICS[score].bounds[0]), min(high, METRICS[score].bounds[1])
             rows.append(Comparison(key, score, float(base[score]), scores[score], high,
-                                   f"seeds (n={n})", low=low))
+                                   f"seeds (n={n})" if m == 1 else f"mean of {m} (n={n})",
+                                   low=low))
     return rows
 
 
-def format_comparison(rows: list[Comparison], baseline: dict[str, Any] | None = None) -> str:
+def format_comparison(rows: list[Comparison], baseline: dict[str, Any] | None = None,
+                      m: int = 1) -> str:
     lines = [f"{'result':<24} {'score':<6} {'baseline':>9} {'current':>9} {'interval':>19}  "
              f"{'tolerance':<13} status", "-" * 94]
     for c in rows:
@@ -241,10 +254,11 @@ def format_comparison(rows: list[Comparison], baseline: dict[str, Any] | None = 
                      f"{c.tolerance:<13} {status}")
     for key, entry in sorted((baseline or {}).get("results", {}).items()):
         if "voi_std" in entry and any(c.key == key for c in rows):
-            mdd = min_detectable_difference(float(entry["voi_std"]), int(entry["n_seeds"]))
+            mdd = min_detectable_difference(float(entry["voi_std"]), int(entry["n_seeds"]), m=m)
+            runs = "one run" if m == 1 else f"the mean of {m} seeds"
             lines.append(f"{key}: smallest VOI change detected (alpha {ALPHA}, power {POWER}, "
-                         f"std {float(entry['voi_std']):.3f} over {entry['n_seeds']} seeds): "
-                         f"{mdd:.3f}")
+                         f"{runs} against std {float(entry['voi_std']):.3f} over "
+                         f"{entry['n_seeds']} seeds): {mdd:.3f}")
     return "\n".join(lines)
 
 
@@ -256,9 +270,6 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
     With ``update``, record the baseline over ``seeds`` (default 0-4, at least
     :data:`MIN_SEEDS`), merged into the existing file unless ``replace``.
     """
-    if seeds and not update:
-        raise ValueError("--seeds records a baseline over seeds; use it with --update (the "
-                         "check itself runs seed 0)")
     if replace and not update:
         raise ValueError("--replace rewrites the baseline; use it with --update")
     baseline_path = Path(baseline_path)
@@ -281,7 +292,8 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
         if baseline and not replace and methods is None:
             methods = list(baseline.get("methods") or DEFAULT_METHODS)
     else:  # a baseline that cannot fail is refused before the benchmark runs, not after
-        validate_baseline(baseline, baseline_path, score_ceilings(), abs_tol)
+        seeds = list(seeds or CHECK_SEEDS)
+        validate_baseline(baseline, baseline_path, score_ceilings(), abs_tol, len(seeds))
     methods = list(methods or baseline.get("methods") or DEFAULT_METHODS)
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         current = run_benchmark(methods, Path(results_dir or tmp), seeds)
@@ -297,7 +309,7 @@ def check(baseline_path: Path, *, methods: list[str] | None = None, abs_tol: flo
         return 0, (format_comparison(compare(current, new, abs_tol=abs_tol), new)
                    + f"\nbaseline written to {baseline_path}{merged}")
     rows = compare(current, baseline, abs_tol=abs_tol)
-    report = format_comparison(rows, baseline)
+    report = format_comparison(rows, baseline, m=len(seeds))
     failed = [c for c in rows if c.regressed or c.improved]
     if failed:
         names = ", ".join(f"{c.key} {c.score} {c.current:.4f} outside "

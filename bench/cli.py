@@ -29,8 +29,8 @@ COMMANDS = {
               "score affinities or a segmentation computed elsewhere (family 'external')"),
     "report": ("bench.commands.report", "render the leaderboard (Markdown, HTML, PNG plots)"),
     "compare": ("bench.commands.compare", "did my change help? paired verdicts of B against A"),
-    "check": ("bench.commands.check", "regression check: evaluation, inference and training "
-              "goldens, then the smoke benchmark against its seed spread"),
+    "check": ("bench.commands.check", "regression check: protocol, evaluation, inference and "
+              "training goldens, then the smoke benchmark against its seed spread"),
     "list": ("bench.commands.listing", "list methods, datasets and post-processors"),
     "recipe": ("bench.commands.recipe", "print a method's resolved training recipe (YAML)"),
     "data": ("bench.data.cli", "list, fetch, check and preview datasets"),

@@ -9,6 +9,15 @@ over the results compared. ``delta < 0``: A has the lower (better) VOI, so B is 
 
 Two results are comparable only on the same test split (``split_hash``) and the same test
 sub-volumes; otherwise the row says why it was not compared instead of a verdict.
+
+The VOI columns, ΔVOI and the verdict all come from one source, the runs' overlap tables; each
+run's VOI in the database must agree with its tables (to 1e-6 relative), otherwise the result
+is not compared and the note names the run and both values. Non-finite numbers are written as
+``null`` in JSON and ``inf``/``nan`` in Markdown, never as a finite-looking difference.
+
+:func:`gate` is ``--fail-if-worse``: it fails closed, on B worse and also whenever the
+comparison is incomplete (B has no rows, a result of A is missing from B, or a result was not
+compared).
 """
 
 from __future__ import annotations
@@ -108,7 +117,7 @@ def compare_sides(a: Side, b: Side, *, alpha: float = 0.05, n_boot: int = stats.
             rec.update(voi_a=float(ra["voi"].mean()), voi_b=float(rb["voi"].mean()))
             ta, slabs, why = _tables(a, ra, None)
             tb, _, why_b = _tables(b, rb, slabs) if why is None else ({}, None, None)
-            why = why or why_b
+            why = why or why_b or _database_mismatch(a, ra, ta) or _database_mismatch(b, rb, tb)
             if why:
                 rec["note"] = why
             else:
@@ -128,6 +137,47 @@ def compare_sides(a: Side, b: Side, *, alpha: float = 0.05, n_boot: int = stats.
     return out
 
 
+#: how far a run's VOI in the database may be from the VOI of its overlap tables (relative)
+DB_TABLE_RTOL = 1e-6
+
+
+def _database_mismatch(side: Side, rows: pd.DataFrame, tables: dict[int, stats.SlabTables]
+                       ) -> str | None:
+    """Why the database's VOI of a run disagrees with its overlap tables (None: it agrees)."""
+    for r in rows.itertuples():
+        db, from_tables = float(r.voi), float(tables[int(r.seed)].voi())
+        if not (math.isfinite(db) and math.isfinite(from_tables)) or abs(db - from_tables) > (
+                DB_TABLE_RTOL * max(1.0, abs(from_tables))):
+            return (f"{side.label}: run {r.run_id}'s VOI in the database ({db:.6g}) differs "
+                    f"from its overlap tables' ({from_tables:.6g})")
+    return None
+
+
+def gate(a: Side, b: Side, table: pd.DataFrame) -> tuple[int, list[str]]:
+    """``--fail-if-worse``, failing closed: ``(exit code, reasons)``.
+
+    1 when B is significantly worse than A on some result; 3 when the comparison is
+    incomplete: B has no rows, a result of A is missing from B, or a result was not compared
+    (different split, no common seed, missing or disagreeing overlap tables); 0 otherwise (B
+    better or no significant difference on every result of A)."""
+    reasons: list[str] = []
+    worse = table[table["verdict"] == VERDICT_WORSE]
+    for r in worse.to_dict("records"):
+        reasons.append(f"B worse: {'/'.join(str(r[k]) for k in KEY)} (ΔVOI {r['delta']:+.3f})")
+    if not worse.empty:
+        return 1, reasons
+    if b.rows.empty:
+        reasons.append(f"B ({b.label}) has no rows")
+    missing = only_on_one_side(a, b)["a"]
+    if missing and not b.rows.empty:
+        reasons.append(f"missing from B: {', '.join(missing)}")
+    for r in table[table["verdict"] == ""].to_dict("records"):
+        reasons.append(f"not compared: {'/'.join(str(r[k]) for k in KEY)}: {r['note']}")
+    if a.rows.empty:
+        reasons.append(f"A ({a.label}) has no rows")
+    return (3, reasons) if reasons else (0, [])
+
+
 def only_on_one_side(a: Side, b: Side) -> dict[str, list[str]]:
     """The results of each side that the other lacks (``dataset/profile/method/postprocess``)."""
     ka = {"/".join(map(str, k)) for k, _ in a.rows.groupby(list(KEY))}
@@ -143,8 +193,8 @@ def any_worse(table: pd.DataFrame) -> bool:
 def as_json(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> dict[str, Any]:
     """JSON-ready verdicts (NaN as null)."""
     def clean(v: Any) -> Any:
-        if isinstance(v, (float, np.floating)):
-            return None if math.isnan(v) else float(v)
+        if isinstance(v, (float, np.floating)):  # NaN and ±inf are not JSON numbers
+            return float(v) if math.isfinite(v) else None
         if isinstance(v, np.integer):
             return int(v)
         if isinstance(v, np.bool_):
@@ -168,9 +218,9 @@ def as_markdown(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> str:
         lines.append("| " + " | ".join([
             md_cell(r["dataset"]), md_cell(r["profile"]), md_cell(r["method"]),
             md_cell(r["postprocess"]),
-            f"{r['voi_a']:.3f}", f"{r['voi_b']:.3f}",
-            f"{r['delta']:+.3f}" if tested else "",
-            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if tested else "",
+            _num(r["voi_a"], ".3f"), _num(r["voi_b"], ".3f"),
+            _num(r["delta"], "+.3f") if tested else "",
+            f"[{_num(r['ci_low'], '+.3f')}, {_num(r['ci_high'], '+.3f')}]" if tested else "",
             f"{r['p_holm']:.3g}" if tested else "",
             str(int(r["n_seeds"])) if tested else "",
             r["verdict"] if tested else f"not compared: {md_cell(r['note'])}",
@@ -187,3 +237,9 @@ def as_markdown(a: Side, b: Side, table: pd.DataFrame, alpha: float) -> str:
             lines.append(f"Only in {side.upper()} (not compared): "
                          f"{', '.join(md_cell(n) for n in names)}")
     return "\n".join(lines) + "\n"
+
+
+def _num(v: Any, fmt: str) -> str:
+    """``v`` formatted, or ``inf``/``-inf``/``nan`` as such (never a finite-looking number)."""
+    v = float(v)
+    return format(v, fmt) if math.isfinite(v) else str(v)

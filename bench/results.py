@@ -155,6 +155,40 @@ class ResultsStore:
                 raise
         return len(rows)
 
+    def adopt_rows(self, rows: Iterable[dict[str, Any]]) -> list[str]:
+        """Insert the rows of a finished run that the database lacks, in one transaction; a
+        row already stored (same run, post-processor and split) is never replaced. Returns one
+        line per stored row that differs from the run's, naming the columns and both values
+        (the caller reports them; the stored row stays as it is)."""
+        names = list(COLUMNS)
+        rows = [{k: row.get(k) for k in names} for row in rows]
+        if not rows:
+            return []
+        mismatches: list[str] = []
+        sql = "INSERT INTO results ({}) VALUES ({})".format(
+            ", ".join(names), ", ".join("?" for _ in names))
+        with closing(self._connect()) as con:
+            con.row_factory = sqlite3.Row
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for r in rows:
+                    stored = con.execute(
+                        "SELECT * FROM results WHERE run_id = ? AND postprocess = ? AND split = ?",
+                        (r["run_id"], r["postprocess"], r["split"])).fetchone()
+                    if stored is None:
+                        con.execute(sql, tuple(r[n] for n in names))
+                        continue
+                    differ = [f"{k}: stored {stored[k]!r}, run's {r[k]!r}" for k in names
+                              if not _same_value(stored[k], r[k])]
+                    if differ:
+                        mismatches.append(f"run {r['run_id']} {r['postprocess']}: "
+                                          + "; ".join(differ))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return mismatches
+
     def check(self) -> None:
         """Fail now, with a clear message, if results cannot be written here later: the root
         is not a folder, or the leaderboard database is corrupt."""
@@ -175,18 +209,31 @@ class ResultsStore:
             con.row_factory = sqlite3.Row
             return [dict(r) for r in con.execute(sql, tuple(where.values()))]
 
-    def rebuild(self) -> tuple[int, dict[str, str]]:
+    def rebuild(self, *, include_unsigned: bool = False,
+                unsigned: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
         """Re-insert the rows of every finished run directory (``metrics.json``).
 
-        Every file is read and checked first (:func:`read_metrics_rows`); the rows of the
-        good ones then land in one transaction (all or none). Returns ``(rows inserted,
-        {skipped run id: why})``.
+        Every folder is verified first (:func:`bench.provenance.verify_run`: a run this
+        harness made here, every file as it wrote it); an unsigned or unverifiable one is
+        skipped and named, unless ``include_unsigned`` (a colleague's folder, read as data:
+        its rows are inserted and it is named in ``unsigned``, a dict). Every file is then
+        read and checked (:func:`read_metrics_rows`); the rows of the good ones land in one
+        transaction (all or none). Returns ``(rows inserted, {skipped run id: why})``.
         """
+        from bench.provenance import verify_run
+
         rows: list[dict[str, Any]] = []
         skipped: dict[str, str] = {}
         for metrics_file in sorted(self.runs_dir.glob("*/metrics.json")):
+            why = verify_run(metrics_file.parent)
+            if why and not include_unsigned:
+                skipped[metrics_file.parent.name] = (f"not inserted, unsigned or unverifiable: "
+                                                     f"{why} (--include-unsigned inserts it)")
+                continue
             try:
                 rows.extend(read_metrics_rows(metrics_file))
+                if why and unsigned is not None:
+                    unsigned[metrics_file.parent.name] = why
             except ValueError as exc:
                 skipped[metrics_file.parent.name] = str(exc)
         return self.add_rows(rows), skipped
@@ -197,6 +244,15 @@ class ResultsStore:
 
     def run_ids(self) -> list[str]:
         return sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir())
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal, or both NaN (a stored REAL NaN reads back as NULL)."""
+    def blank(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and v != v)
+    if blank(a) or blank(b):
+        return blank(a) and blank(b)
+    return a == b
 
 
 # -- DataFrames -------------------------------------------------------------------------------

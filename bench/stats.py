@@ -207,7 +207,10 @@ def compare(a: dict[int, SlabTables], b: dict[int, SlabTables], *, n_boot: int =
     p = min(1.0, 2.0 * (k + 1) / (n_boot + 1))
     lo, hi = np.percentile(reps, [50 * (1 - level), 50 * (1 + level)])
     return {"delta": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi),
-            "p_value": p, "n_seeds": len(seeds), "n_slabs": a[seeds[0]].n_slabs}
+            "p_value": p, "n_seeds": len(seeds), "n_slabs": a[seeds[0]].n_slabs,
+            # the means the delta is the difference of, from the same tables
+            "voi_a": float(np.mean([float(a[s].voi()) for s in seeds])),
+            "voi_b": float(np.mean([float(b[s].voi()) for s in seeds]))}
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:

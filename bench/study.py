@@ -10,9 +10,11 @@ the same study:
 * an interrupted one (``config.yaml`` but no ``metrics.json``) is resumed in its directory;
 * the rest are started.
 
-Only run directories this harness made on this machine count (:mod:`bench.provenance`): a
-folder someone planted or copied into ``runs/`` is logged and left alone, and its (method,
-seed) is started afresh.
+Only run directories this harness made on this machine, every file as it wrote it, count
+(:mod:`bench.provenance`): a folder someone planted or copied into ``runs/``, or a run with a
+forged ``metrics.json`` or planted predictions, is logged and left alone, and its (method,
+seed) is started afresh. Adopting a finished run inserts only the rows the database lacks: a
+stored row that differs from the run's is kept and the difference is logged.
 
 The synthetic volume is generated with seed 0 in every run of a study (``RunSpec.data_seed``):
 all methods and seeds are trained and tested on the same split, and only training (weight
@@ -149,7 +151,11 @@ def run_study(methods: list[str], seeds: list[int], template: RunSpec,
             run_dir = existing.get((method, seed))
             if run_dir is not None and (run_dir / "metrics.json").exists():
                 rows = read_metrics_rows(run_dir / "metrics.json")
-                store.add_rows(rows)  # idempotent; restores rows of a rebuilt or moved database
+                # restores rows of a rebuilt or moved database; never replaces a stored row
+                for mismatch in store.adopt_rows(rows):
+                    log.warning("study %s: %s seed %d: the stored row differs from %s's "
+                                "metrics.json and was kept: %s", study, method, seed,
+                                run_dir.name, mismatch)
                 log.info("[%d/%d] %s seed %d: done in %s, skipped", i, total, method, seed,
                          run_dir.name)
                 outcomes.append(RunOutcome(run_dir.name, run_dir, rows))

@@ -9,6 +9,7 @@ the registry name, which selects the recipe file's ``variants`` entry.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ from bench.registry import register_method
 from cad.checkpoint import load_official_student
 from cad.train import CAD_COLUMNS, CAD_RECIPE, cad_step_fn
 
-__all__ = ["CAD_RECIPE", "CADMethod", "CADNoDistillMethod", "CADNoFGIMethod"]
+__all__ = ["CAD_RECIPE", "CADMethod", "CADNoDistillMethod", "CADNoFGIMethod",
+           "OFFICIAL_INFERENCE_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: the recipe keys that define the student's inference; an official checkpoint runs with the
+#: paper profile's values of these (:meth:`CADMethod.use_official_inference`)
+OFFICIAL_INFERENCE_KEYS = ("infer_tile", "infer_overlap", "infer_batch")
 
 
 @register_method
@@ -34,6 +42,9 @@ class CADMethod(SectionPairMethod):
     family_color = "#2ca02c"
     recipe_file = CAD_RECIPE
     columns = CAD_COLUMNS
+    #: the recipe keys an official checkpoint takes from the paper profile (pinned by the
+    #: check's protocol layer)
+    official_inference_keys = OFFICIAL_INFERENCE_KEYS
 
     @classmethod
     def overrides_from_config_files(cls, files: list[str]) -> dict[str, Any] | None:
@@ -52,8 +63,27 @@ class CADMethod(SectionPairMethod):
             self.read_weights(path)
         except ValueError:
             self._nets["student"] = load_official_student(path)
+            self.use_official_inference()
             return
         self.load(path)
+
+    def use_official_inference(self) -> None:
+        """The authors' weights run the authors' inference: the paper profile's inference keys
+        (``infer_tile`` 2048, i.e. whole sections up to 2048 px, its overlap and batch) replace
+        the profile's, whatever ``--profile`` says. The student is not tile-invariant (its
+        bilinear ``align_corners`` upsampling), so the quick profile's 256-px tiles would score
+        another network's output. A key given with ``--set`` is kept (asked for explicitly)."""
+        paper = self._recipe("paper")
+        changed = {}
+        for key in self.official_inference_keys:
+            if key in self._overrides or self.config.get(key) == paper[key]:
+                continue
+            changed[key] = (self.config.get(key), paper[key])
+            self.config[key] = paper[key]
+        if changed:
+            log.info("official checkpoint: the official (paper profile) inference settings "
+                     "replace the %s profile's: %s", self.config.get("profile"),
+                     ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
 
     def build_nets(self) -> dict[str, nn.Module]:
         return {"student": YNetStudent(), "teacher": SuperhumanUNet3D()}

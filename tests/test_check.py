@@ -42,6 +42,18 @@ def test_min_detectable_difference_is_the_t_quantile_sum_times_the_new_run_sprea
     expected = (sps.t.ppf(0.975, 4) + sps.t.ppf(0.8, 4)) * std * (1 + 1 / n) ** 0.5
     assert min_detectable_difference(std, n) == pytest.approx(expected)
     assert min_detectable_difference(std, 10) < min_detectable_difference(std, 3)
+    # the mean of m new runs: sqrt(1/m + 1/n) in place of sqrt(1 + 1/n)
+    three = (sps.t.ppf(0.975, 4) + sps.t.ppf(0.8, 4)) * std * (1 / 3 + 1 / n) ** 0.5
+    assert min_detectable_difference(std, n, m=3) == pytest.approx(three)
+
+
+def test_the_interval_of_a_mean_of_three_new_runs_is_narrower():
+    base = {"results": {"cad/waterz": _entry(1.0, 0.1, n=5)}}
+    half = sps.t.ppf(0.975, 4) * 0.1 * (1 / 3 + 1 / 5) ** 0.5
+    rows = compare({"cad/waterz": {"voi": 1.0, "arand": 0.1, "n_seeds": 3}}, base,
+                   abs_tol=0.05)
+    voi = next(c for c in rows if c.score == "voi")
+    assert voi.limit == pytest.approx(1.0 + half) and voi.tolerance == "mean of 3 (n=5)"
 
 
 def test_a_baseline_of_two_seeds_is_refused(tmp_path):
@@ -116,7 +128,8 @@ def test_check_prints_the_smallest_detectable_change_and_names_failures(tmp_path
     code, report = check_mod.check(path)
     assert code == 0 and "smallest VOI change detected" in report
     stored = json.loads(path.read_text())
-    stored["results"]["cad/waterz"]["voi"] = 3.0  # the new run (1.0) now looks far better
+    stored["results"]["cad/waterz"]["voi"] = 3.0  # the new runs (mean 1.1) look far better
     path.write_text(json.dumps(stored))
     code, report = check_mod.check(path)
-    assert code == 1 and "end-to-end layer FAILED: cad/waterz voi 1.0000 outside" in report
+    assert code == 1 and "end-to-end layer FAILED: cad/waterz voi 1.1000 outside" in report
+    assert fake_benchmark[-1] == (["cad"], [0, 1, 2])  # the check runs seeds 0-2

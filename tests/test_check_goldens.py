@@ -49,7 +49,8 @@ def test_eval_layer_catches_a_metric_that_flatters(monkeypatch):
 
 def test_unknown_layer_is_refused_before_any_work(capsys):
     assert main(["check", "--layer", "nope"]) == 2
-    assert "--layer: expected one of eval, infer, train, e2e, got 'nope'" in capsys.readouterr().err
+    assert ("--layer: expected one of protocol, eval, infer, train, e2e, got 'nope'"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.slow
@@ -78,3 +79,57 @@ def test_every_planted_regression_still_applies_once():
             "network", "inference tiling", "inference blending", "affinity convention",
             "fragments", "agglomeration", "threshold selection", "metrics",
             "results writing"} <= areas
+
+
+# -- the protocol layer (issue 28, item 1) ------------------------------------------------------
+def test_protocol_layer_passes_on_unchanged_code():
+    diff, summary = run_layer("protocol", GOLDENS)
+    assert diff is None, summary
+
+
+@pytest.mark.parametrize("change, quantity, golden, current", [
+    # the wafer4 / CREMI split protocol: train one section shorter
+    (lambda mp: _replace_split(mp, "wafer4", {"train": (None, 0, 89), "val": (None, 90, 100),
+                                              "test": (None, 100, 125)}),
+     "dataset/wafer4/split/train[2]", 90, 89),
+    # a quick recipe: the learning rate doubled through the recipe loader
+    (lambda mp: mp.setattr("bench.train.recipe_method.load_recipe", _doubling_lr()),
+     "recipe/cad-nodistill/paper/lr", 1e-4, 2e-4),
+])
+def test_protocol_layer_names_the_dataset_or_method_key_and_both_values(
+        monkeypatch, change, quantity, golden, current):
+    change(monkeypatch)
+    diff, summary = run_layer("protocol", GOLDENS)
+    assert diff is not None and diff.layer == "protocol"
+    assert (diff.quantity, diff.golden, diff.current) == (quantity, golden, current), summary
+    assert "--update --layer protocol" in summary
+
+
+def _replace_split(monkeypatch, name, ranges):
+    import dataclasses
+
+    from bench.data import registry
+    from bench.data.splits import SectionRanges
+
+    entry = registry.get_dataset(name)
+    monkeypatch.setitem(registry._ENTRIES, name, dataclasses.replace(
+        entry, splits=SectionRanges(ranges, label="the paper protocol")))
+
+
+def _doubling_lr():
+    from bench.train import recipe_method
+
+    real = recipe_method.load_recipe
+
+    def doubled(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["lr"] = out["lr"] * 2
+        return out
+
+    return doubled
+
+
+def test_protocol_layer_update_rewrites_its_goldens(tmp_path):
+    diff, summary = run_layer("protocol", tmp_path, update=True)
+    assert diff is None and (tmp_path / "protocol.json").is_file()
+    assert run_layer("protocol", tmp_path)[0] is None

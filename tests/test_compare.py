@@ -117,3 +117,65 @@ def test_results_on_one_side_or_other_splits_are_not_compared(good_and_bad, tmp_
     (r,) = doc["results"]
     assert r["method"] == "cad" and r["verdict"] == "" and r["note"] == "no common seed"
     assert doc["only_in"]["b"] == ["synthetic/smoke/unet2d/waterz"]
+
+
+# -- --fail-if-worse fails closed (issue 28, item 4) --------------------------------------------
+def test_fail_if_worse_exit_codes_worse_better_empty_no_common_result_other_split(
+        good_and_bad, tmp_path, capsys):
+    good, bad = good_and_bad
+    assert main(["compare", str(good), str(bad), "--fail-if-worse"]) == 1  # B worse
+    assert main(["compare", str(bad), str(good), "--fail-if-worse"]) == 0  # B better
+    capsys.readouterr()
+    empty = ResultsStore(tmp_path / "empty")
+    empty._connect().close()  # the schema, no rows: e.g. the branch's benchmark crashed
+    assert main(["compare", str(good), str(empty.root), "--fail-if-worse"]) == 3
+    err = capsys.readouterr().err
+    assert "has no rows" in err and "incomplete" in err
+    other = ResultsStore(tmp_path / "other")  # no result in common: another method
+    for seed in range(3):
+        _run(other, f"u-s{seed}", seed, _gt(), None, method="unet2d")
+    assert main(["compare", str(good), str(other.root), "--fail-if-worse"]) == 3
+    assert "missing from B: synthetic/smoke/cad/waterz" in capsys.readouterr().err
+    split = ResultsStore(tmp_path / "split")  # the same result on another test split
+    for seed in range(3):
+        _run(split, f"x-s{seed}", seed, _noisy(_gt(), seed, merge=False), None)
+    import sqlite3
+
+    con = sqlite3.connect(split.db_path)
+    con.execute("UPDATE results SET split_hash = 'h2'")
+    con.commit()
+    con.close()
+    assert main(["compare", str(good), str(split.root), "--fail-if-worse"]) == 3
+    assert "not compared: synthetic/smoke/cad/waterz: different test splits" in (
+        capsys.readouterr().err)
+    # without the flag an incomplete comparison is reported, not failed
+    assert main(["compare", str(good), str(split.root)]) == 0
+
+
+def test_database_voi_disagreeing_with_the_tables_is_flagged_and_inf_is_null(
+        good_and_bad, tmp_path, capsys):
+    good, _ = good_and_bad
+    import shutil
+    import sqlite3
+
+    forged = tmp_path / "forged"
+    shutil.copytree(good, forged)
+    con = sqlite3.connect(forged / "leaderboard.sqlite")
+    con.execute("UPDATE results SET voi = 9e999 WHERE run_id = 'g-s1'")  # +inf in SQLite
+    con.commit()
+    con.close()
+    assert main(["compare", str(good), str(forged), "--json", "--fail-if-worse"]) == 3
+    out = capsys.readouterr()
+    doc = json.loads(out.out)  # valid JSON: no Infinity
+    assert "Infinity" not in out.out
+    (r,) = doc["results"]
+    assert r["verdict"] == "" and "differs from its overlap tables" in r["note"]
+    assert r["voi_b"] is None  # the mean over seeds is inf: null, never a number
+    assert "not compared" in out.err
+    assert main(["compare", str(good), str(forged)]) == 0
+    md = capsys.readouterr().out
+    assert "| inf |" in md and "+0.000" not in md
+    # a compared result shows the tables' VOI, the source its ΔVOI comes from
+    assert main(["compare", str(good), str(good), "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)["results"]
+    assert r["voi_a"] == r["voi_b"] and r["delta"] == 0.0

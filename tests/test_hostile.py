@@ -179,16 +179,18 @@ def test_resume_does_not_run_a_planted_training_checkpoint(hstub, tmp_path, caps
     assert str(ckpt) in line and "could run code" in line
 
 
-def test_resume_does_not_unpickle_a_planted_model_file(finished, tmp_path, capsys):
+def test_resume_does_not_unpickle_a_planted_model_file(finished, tmp_path, capsys, caplog):
     results, store, run_dir = finished
-    (run_dir / "metrics.json").unlink()  # interrupted after training: model.pt is loaded
+    (run_dir / "metrics.json").unlink()  # interrupted after training: model.pt would be loaded
     marker = tmp_path / "MARKER"
     state_pickle(run_dir / "model.pt", marker)
     capsys.readouterr()
-    assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 2
+    # the planted model.pt is not the one the harness signed: the stage is run again, the
+    # file is never read (before signed results it was refused by the unpickling guard)
+    assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 0
     assert not marker.exists()
-    line = _one_error_line(capsys.readouterr().err)
-    assert "model.pt" in line and "--trust-pickle" in line
+    assert "not reusing the training stage" in caplog.text
+    assert "model.pt changed since the harness wrote it" in caplog.text
 
 
 def test_study_rerun_leaves_a_planted_run_folder_alone(hstub, tmp_path, caplog):
@@ -272,11 +274,13 @@ def test_matrix_resume(finished, tmp_path, capsys):
     results, store, run_dir = finished
     markers = _markers(tmp_path)
     (run_dir / "metrics.json").unlink()
-    for model in ("model.pt", "method state"):  # both kinds of model.pt: each refused
+    for model in ("model.pt", "method state"):  # both kinds of model.pt: each never read
         _plant_all(run_dir, markers, model=model)
         capsys.readouterr()
+        # the planted model.pt is unsigned, so training runs again and resumes from the
+        # planted checkpoint, which the weights-only reader refuses
         assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 2
-        assert "model.pt" in _one_error_line(capsys.readouterr().err)
+        assert "checkpoint.pt" in _one_error_line(capsys.readouterr().err)
     (run_dir / "model.pt").unlink()  # now training resumes from the checkpoint
     assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 2
     assert "checkpoint.pt" in _one_error_line(capsys.readouterr().err)
@@ -421,7 +425,13 @@ def test_report_survives_a_method_name_with_a_slash_in_a_rebuilt_database(finish
         row["method"] = "../../outside/x"
     (run_dir / "metrics.json").write_text(json.dumps(doc))
     store.db_path.unlink()
-    assert main(["report", "--rebuild-db", "--results", str(results)]) == 0
+    # the edited metrics.json no longer verifies: a rebuild names it and leaves it out ...
+    assert main(["report", "--rebuild-db", "--results", str(results)]) == 2  # no rows at all
+    assert "metrics.json changed since the harness wrote it" in capsys.readouterr().err
+    assert store.rows() == []
+    # ... unless asked to read unsigned folders as data
+    assert main(["report", "--rebuild-db", "--include-unsigned", "--results", str(results)]) == 0
+    assert "inserted unsigned run" in capsys.readouterr().err
     report = results / "report"
     assert "../../outside/x" in (report / "leaderboard.md").read_text()
     written = {p.resolve().parent for p in results.parent.rglob("*.png")}
@@ -437,6 +447,8 @@ def test_rebuild_refuses_rows_that_claim_another_run(finished, capsys):
     (copy / "metrics.json").write_text(json.dumps(doc))
     store.db_path.unlink()
     assert main(["report", "--rebuild-db", "--results", str(results)]) == 1
+    assert "unsigned or unverifiable" in capsys.readouterr().err  # the copy is not signed
+    assert main(["report", "--rebuild-db", "--include-unsigned", "--results", str(results)]) == 1
     assert "not the folder it is in" in capsys.readouterr().err
     assert [r["voi"] for r in store.rows()] != [0.0]
 

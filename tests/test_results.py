@@ -69,7 +69,11 @@ def test_rebuild_from_run_directories(tmp_path):
     for run_id in ("r1", "r2"):
         write_json(store.run_dir(run_id) / "metrics.json", {"rows": [_row(run_id)]})
     (store.run_dir("r3")).mkdir()  # an interrupted run: no metrics.json, no rows
-    assert store.rebuild() == (2, {})
+    skipped = store.rebuild()[1]  # hand-written folders are not signed: named, not inserted
+    assert sorted(skipped) == ["r1", "r2"] and "unsigned" in skipped["r1"]
+    unsigned: dict = {}
+    assert store.rebuild(include_unsigned=True, unsigned=unsigned) == (2, {})
+    assert sorted(unsigned) == ["r1", "r2"]
     assert sorted(r["run_id"] for r in store.rows()) == ["r1", "r2"]
 
 

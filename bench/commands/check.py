@@ -9,17 +9,19 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "check", help="regression check: evaluation, inference and training goldens, then the "
-        "smoke benchmark against its seed spread",
-        description="Run the layers of the regression check in order: eval (post-processing "
+        "check", help="regression check: protocol, evaluation, inference and training goldens, "
+        "then the smoke benchmark against its seed spread",
+        description="Run the layers of the regression check in order: protocol (the "
+        "benchmark's definition: splits, resolved recipes, post-processing grids, metric "
+        "specification, exact, nothing run), eval (post-processing "
         "and scores, exact), infer (every method's affinities from seeded weights), train (a "
         "few seeded training steps per method), e2e (the smoke benchmark against the seed "
         "spread of the baseline). Exit 1 when a layer fails; the output names the layer, the "
         "quantity and both values.",
     )
     p.add_argument("--layer", action="append", default=None, metavar="NAME",
-                   help="run only this layer (repeatable or comma separated): eval, infer, "
-                   "train, e2e")
+                   help="run only this layer (repeatable or comma separated): protocol, eval, "
+                   "infer, train, e2e")
     p.add_argument("--goldens", default="results/goldens", type=Path,
                    help="folder of the committed goldens (default results/goldens)")
     p.add_argument("--fail-fast", action="store_true",
@@ -36,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replace", action="store_true",
                    help="with --update: rewrite the e2e baseline with the given methods only")
     p.add_argument("--seeds", default=None, metavar="LIST",
-                   help="with --update: record the e2e baseline over these seeds (default 0-4, "
-                   "at least 3); the check takes its tolerance from their spread")
+                   help="e2e layer: the seeds the check runs of each method, their mean compared "
+                   "(default 0-2); with --update: record the baseline over these seeds "
+                   "(default 0-4, at least 3), the check takes its tolerance from their spread")
     p.set_defaults(func=main)
 
 

@@ -31,13 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="also write the verdicts: FILE.json (JSON) or FILE.md (Markdown)")
     p.add_argument("--fail-if-worse", action="store_true",
-                   help="exit 1 when B is significantly worse than A on some result (for CI)")
+                   help="for CI, failing closed: exit 1 when B is significantly worse than A on "
+                   "some result, 3 when the comparison is incomplete (B has no rows, a result of "
+                   "A is missing from B, or was not compared: other split, no common seed, "
+                   "missing or disagreeing overlap tables); the reasons go to stderr")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from bench.atomic import write_atomic
-    from bench.compare import any_worse, as_json, as_markdown, compare_sides, load_side
+    from bench.compare import as_json, as_markdown, compare_sides, gate, load_side
 
     if not 0 < args.alpha < 1:
         raise ValueError(f"--alpha: expected a level between 0 and 1, got {args.alpha}")
@@ -51,15 +54,23 @@ def main(args: argparse.Namespace) -> int:
     doc = as_json(a, b, table, args.alpha)
     markdown = as_markdown(a, b, table, args.alpha)
     if args.out is not None:
-        write_atomic(args.out, json.dumps(doc, indent=2) + "\n" if args.out.suffix == ".json"
-                     else markdown)
+        text = (json.dumps(doc, indent=2, allow_nan=False) + "\n"
+                if args.out.suffix == ".json" else markdown)
+        write_atomic(args.out, text)
     if args.json:
-        print(json.dumps(doc))
+        print(json.dumps(doc, allow_nan=False))
     else:
         print(markdown, end="")
     if table.empty:
         print("warning: no result is present in both A and B", file=sys.stderr)
-    if args.fail_if_worse and any_worse(table):
-        print("B is significantly worse than A (--fail-if-worse)", file=sys.stderr)
-        return 1
+    if args.fail_if_worse:
+        code, reasons = gate(a, b, table)
+        for reason in reasons:
+            print(f"--fail-if-worse: {reason}", file=sys.stderr)
+        if code == 1:
+            print("B is significantly worse than A (--fail-if-worse)", file=sys.stderr)
+        elif code:
+            print("the comparison is incomplete, so it cannot pass (--fail-if-worse)",
+                  file=sys.stderr)
+        return code
     return 0

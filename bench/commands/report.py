@@ -17,7 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS/report)")
     p.add_argument("--rebuild-db", action="store_true",
-                   help="first re-insert every finished run directory's rows into the database")
+                   help="first re-insert every finished run directory's rows into the database "
+                   "(only folders this harness signed here; see --include-unsigned)")
+    p.add_argument("--include-unsigned", action="store_true",
+                   help="with --rebuild-db: also insert the rows of run folders that are "
+                   "unsigned or unverifiable (a colleague's results, read as data); each is "
+                   "named on stderr")
     p.add_argument("--format", default="html", metavar="LIST",
                    help="comma separated outputs: html (the report: index.html, leaderboard.md, "
                    "leaderboard.txt, plots), csv, json, parquet (needs pyarrow): "
@@ -39,8 +44,11 @@ def main(args: argparse.Namespace) -> int:
     store = ResultsStore(args.results)
     skipped: dict[str, str] = {}
     if args.rebuild_db:
-        n, skipped = store.rebuild()
+        unsigned: dict[str, str] = {}
+        n, skipped = store.rebuild(include_unsigned=args.include_unsigned, unsigned=unsigned)
         print(f"rebuilt {n} rows from {store.runs_dir}")
+        for run_id, why in unsigned.items():
+            print(f"inserted unsigned run {run_id}: {why}", file=sys.stderr)
         for run_id, why in skipped.items():
             print(f"skipped run {run_id}: {why}", file=sys.stderr)
     files: list = []

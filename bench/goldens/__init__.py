@@ -3,6 +3,9 @@
 ``python -m bench check`` runs, in order (``--layer NAME`` for one):
 
 ==========  ===========================================================================
+``protocol`` the benchmark's definition, read without running anything: every dataset's split,
+            every method x profile resolved recipe, every post-processor's parameters and grid,
+            the metric specification, compared **exactly** (:mod:`bench.goldens.protocol_layer`)
 ``eval``    committed affinity volumes through every post-processor with fixed parameters,
             the threshold selection, every score, the phantom, the affinity convention and
             the results store: compared **exactly** (:mod:`bench.goldens.eval_layer`)
@@ -35,7 +38,7 @@ from bench.results import write_json
 #: where the committed goldens and their inputs live (relative to the repository root)
 DEFAULT_GOLDENS = Path("results/goldens")
 #: the golden layers in the order the check runs them (e2e runs last, from bench.check)
-GOLDEN_LAYERS = ("eval", "infer", "train")
+GOLDEN_LAYERS = ("protocol", "eval", "infer", "train")
 LAYERS = (*GOLDEN_LAYERS, "e2e")
 
 
@@ -101,8 +104,8 @@ def _first_difference(golden: Any, current: Any, tol: Tolerance, relative: bool,
     numbers = (int, float)
     if isinstance(golden, numbers) and isinstance(current, numbers) \
             and not isinstance(golden, bool) and not isinstance(current, bool):
-        if math.isnan(golden) and math.isnan(current):
-            return None
+        if golden == current or (math.isnan(golden) and math.isnan(current)):
+            return None  # equal infinities too (inf - inf is NaN)
         t = float(tol[0] if isinstance(tol, list) else tol)
         if relative:
             t *= abs(golden)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.environment import peak_rss_mb
 from bench.pipeline.scoring import SegmentationScores, write_tables
+from bench.provenance import sign_files
 from bench.results import OVERLAP_TABLES, write_json
 
 __all__ = ["make_row", "skeleton_columns", "write_results"]
@@ -56,3 +57,5 @@ def write_results(run_dir: Path, rows: list[dict[str, Any]], details: dict[str, 
     if neurons is not None:
         write_json(run_dir / "neuron_errors.json", neurons)
     write_json(run_dir / "metrics.json", {"rows": rows, "details": details})
+    # the result files join the run's signed record (bench.provenance), metrics.json last
+    sign_files(run_dir, "segmentation.h5", OVERLAP_TABLES, "neuron_errors.json", "metrics.json")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict
@@ -14,11 +15,15 @@ from bench.pipeline.blockwise import blockwise_test
 from bench.pipeline.evaluate import postprocess_and_score
 from bench.pipeline.spec import RunOutcome, RunSpec, TrainingStopped, new_run_id, prepare
 from bench.pipeline.stages import attach_log, predict, train
-from bench.provenance import sign_run, verify_run
+from bench.provenance import sign_files, sign_run, verify_run
 from bench.results import ResultsStore, validate_run_id, write_atomic, write_json
 from bench.runlock import run_lock
 
-__all__ = ["run"]
+__all__ = ["RECIPE_FILE", "run", "write_resolved_recipe"]
+
+#: the resolved recipe of every run (training and inference keys, after --profile, --set and
+#: an official checkpoint's inference settings), in the run directory
+RECIPE_FILE = "recipe.yaml"
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +48,15 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
         try:
             if not (run_dir / "config.yaml").exists():
                 write_atomic(run_dir / "config.yaml", yaml.safe_dump({"spec": asdict(spec)}))
-                sign_run(run_dir)  # a study resumes only runs it can verify (bench.provenance)
+                # a study resumes only runs it can verify (bench.provenance)
+                sign_run(run_dir, ("config.yaml",))
             else:
                 why = verify_run(run_dir)
                 if why:
-                    log.warning("resuming %s, which this harness cannot vouch for (%s); its "
-                                "files are read as data only", run_id, why)
+                    log.warning("resuming %s, which this harness cannot vouch for (%s); a "
+                                "stage is reused only where its files verify", run_id, why)
             write_json(run_dir / "environment.json", describe_environment(str(device)))
+            write_resolved_recipe(method, run_dir)
             log.info("run %s -> %s", run_id, run_dir)
             train_summary = train(method, dataset, spec, run_dir)
             if spec.blockwise:
@@ -69,3 +76,12 @@ def run(spec: RunSpec, store: ResultsStore, *, run_id: str | None = None) -> Run
         finally:
             logging.getLogger().removeHandler(file_handler)
             file_handler.close()
+
+
+def write_resolved_recipe(method, run_dir) -> None:
+    """``recipe.yaml``: the method's resolved recipe as it will run (checkpoint-only runs
+    included: the folder says which inference made its numbers), signed with the run."""
+    config = getattr(method, "config", None) or {}
+    plain = json.loads(json.dumps(config, sort_keys=True, default=str))  # tuples -> lists
+    write_atomic(run_dir / RECIPE_FILE, yaml.safe_dump(plain, sort_keys=True))
+    sign_files(run_dir, RECIPE_FILE)

@@ -17,7 +17,7 @@ import numpy as np
 from bench.atomic import atomic_path
 from bench.method import raw_fingerprint
 from bench.pipeline.spec import RunSpec, TrainingStopped
-from bench.provenance import PROVENANCE_NAME, sign_run, verify_run
+from bench.provenance import sign_files, verify_file
 from bench.registry import METHODS
 from bench.results import write_json
 
@@ -49,6 +49,13 @@ def train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     if spec.checkpoint:  # already loaded by run(), before the run directory was made
         return {"train_seconds": 0.0, "checkpoint": spec.checkpoint}
     if model_file.exists() and summary_file.exists():
+        why = verify_file(run_dir, "model.pt") or verify_file(run_dir, "train_summary.json")
+        if why:  # a stage is reused only when the harness wrote its files (bench.provenance)
+            log.warning("not reusing the training stage of %s: %s; training again",
+                        run_dir.name, why)
+            model_file.unlink()
+            summary_file.unlink()
+    if model_file.exists() and summary_file.exists():
         log.info("training already done: loading %s", model_file)
         method.load(model_file)
         try:
@@ -73,9 +80,7 @@ def train(method, dataset, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     method.save(model_file)  # atomic: the stage counts as done only once it exists
     write_json(summary_file, summary)
     # vouch for model.pt too, unless the run was not ours to begin with
-    if (run_dir / PROVENANCE_NAME).exists() and verify_run(run_dir, just_written=("model.pt",)
-                                                           ) is None:
-        sign_run(run_dir)
+    sign_files(run_dir, "model.pt", "train_summary.json")
     return summary
 
 
@@ -84,6 +89,10 @@ def predict(method, dataset, run_dir: Path) -> dict[str, Any]:
     inference throughput (``infer_voxels_per_s``), kept in ``predictions.h5`` (each split's
     ``affs`` with the ``raw_sha256`` of the raw volume it was predicted from)."""
     out_file = run_dir / "predictions.h5"
+    why = verify_file(run_dir, out_file.name) if out_file.exists() else None
+    if why:  # e.g. planted into an interrupted run: predicted again, never scored
+        log.warning("not reusing %s: %s; predicting again", out_file, why)
+        out_file.unlink()
     if out_file.exists():
         with h5py.File(out_file, "r") as f:
             return {
@@ -111,6 +120,7 @@ def predict(method, dataset, run_dir: Path) -> dict[str, Any]:
             # which raw volume these are of: a control that reuses them (rolled) checks it
             f[f"{split}/affs"].attrs["raw_sha256"] = fingerprints[split]
         f.attrs["infer_voxels_per_s"] = result["infer_voxels_per_s"]
+    sign_files(run_dir, out_file.name)
     return result
 
 
