@@ -155,7 +155,8 @@ class Registry(Generic[T]):
         self.load()
         return list(self._entries.values())
 
-    keys = names
+    def keys(self) -> list[str]:
+        return self.names()
 
     # -- the mapping protocol (``reg[name]``, ``name in reg``, ``for name in reg``) -----------
     def __getitem__(self, name: str) -> T:

@@ -100,6 +100,19 @@ def test_every_kind_refuses_a_name_that_is_taken():
     assert SOURCES["cremiA"].files
 
 
+# -- where the built-ins are loaded -----------------------------------------------------------
+def test_the_built_in_packages_are_imported_where_the_layers_contract_sees_it():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("bench", "baselines", "cad", "metrics", "emseg_registry")
+    direct = graph.find_modules_directly_imported_by
+    assert {"baselines", "cad", "bench.segment"} <= direct("bench.registry")
+    # what the method packages register into imports none of them, by name or by string
+    assert not {m for m in direct("bench.registries")
+                if m.split(".")[0] in ("baselines", "cad") or m.startswith("bench.segment")}
+    assert "import_module" not in (REPO / "bench" / "registries.py").read_text()
+    assert not {m for m in direct("emseg_registry") if m.split(".")[0] != "emseg_registry"}
+
+
 # -- metrics through an entry point ------------------------------------------------------------
 TOY_METRIC = '''\
 from metrics.spec import Metric
