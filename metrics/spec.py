@@ -129,7 +129,8 @@ def _register_entry_point(registry: Registry[Metric], ep: metadata.EntryPoint,
     if isinstance(obj, Metric):
         if obj.key != ep.name:
             raise ValueError(f"entry point {ep.name!r} names metric {obj.key!r}")
-        register_metric(obj)
+        if not registry.has(obj.key):  # else its module registered it on import
+            register_metric(obj)
     if not registry.has(ep.name):
         raise ValueError(f"it did not register a metric named {ep.name!r}")
 
