@@ -40,7 +40,7 @@ import yaml
 from bench.affinity import NEAREST_OFFSETS, fill_nearest_borders, shifted_slices
 from bench.atomic import write_atomic
 from bench.method import CONTROL_FAMILY, Method, check_raw, raw_fingerprint
-from bench.registry import register_method
+from bench.registries import register_method
 
 __all__ = ["ControlMethod", "IntensityControl", "MembraneControl", "RandomControl",
            "RolledControl", "ShuffledControl", "roll_affinities"]

@@ -26,7 +26,7 @@ from bench.method import check_raw
 from bench.nets.unet3d import MalaUNet3D, SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
 from bench.network_method import Embedding3DMethod, SectionPairMethod
-from bench.registry import register_method
+from bench.registries import register_method
 from bench.train.steps import net2d_step_fn
 
 __all__ = ["Mala3DMethod", "Superhuman3DMethod", "UNet2DMethod"]

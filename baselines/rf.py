@@ -42,7 +42,7 @@ from bench import progress
 from bench.affinity import affinities_from_boundary
 from bench.atomic import atomic_path
 from bench.method import Method
-from bench.registry import register_method
+from bench.registries import register_method
 
 __all__ = ["RandomForestMethod", "boundary_targets"]
 

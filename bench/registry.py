@@ -1,215 +1,43 @@
-"""Name -> factory registries (timm style) for methods and post-processors.
+"""The method and post-processor registries with the project's own entries in them.
 
-A method registers itself where it is defined, from its class: its metadata (``name``,
-``family``, ``family_color``, the first line of its docstring as description) is written once, as
-class attributes, and the class's ``create`` classmethod (or the class itself) is the factory::
-
-    @register_method
-    class Superhuman3DMethod(Embedding3DMethod):
-        name = "superhuman3d"
-        family = "3d"
-
-A plain factory function can still be registered by name
-(``@register_method("toy", family="2d")``). Methods are built by name with
-:func:`create_method`. Third-party packages register through the ``emseg_bench.methods`` entry
-point group (``name = "pkg.module:factory"``, a factory function or a registrable class).
-Post-processors register the same way (``@register_postprocessor`` on a class with ``name`` and
-``description``), built in or through the ``emseg_bench.postprocessors`` entry point group.
+:mod:`bench.registries` holds the registries that the method packages register into; this
+module, one layer above ``baselines``, ``cad`` and ``bench.segment``, imports those packages on
+the first lookup (so a plain ``import bench.registry`` stays cheap), where the layers contract
+sees it. Everything callers and outside plugins used from here is re-exported:
+:func:`register_method`, :func:`create_method`, :data:`METHODS`, :data:`POSTPROCESSORS`, ...
 """
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
+from bench.registries import (
+    DEFAULT_FAMILY_COLOR,
+    METHODS,
+    POSTPROCESSORS,
+    Entry,
+    Registry,
+    check_overrides,
+    config_file_overrides,
+    create_method,
+    family_colors,
+    list_methods,
+    method_class,
+    register_method,
+    register_postprocessor,
+)
 
-from bench.plugins import broken_error, load_entry_points
-
-# Modules that register the built-in entries on import.
-_BUILTIN_METHOD_MODULES = ("baselines", "cad")
-_BUILTIN_POSTPROCESS_MODULES = ("bench.segment",)
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    factory: Callable[..., Any]
-    family: str = ""
-    description: str = ""
-    defaults: dict[str, Any] = field(default_factory=dict)
-    #: the registered class (None for a factory function): where the harness reads the
-    #: method's other metadata (family colour, inference settings, hooks)
-    cls: type | None = None
+__all__ = ["DEFAULT_FAMILY_COLOR", "METHODS", "POSTPROCESSORS", "Entry", "Registry",
+           "check_overrides", "config_file_overrides", "create_method", "family_colors",
+           "list_methods", "method_class", "register_method", "register_postprocessor"]
 
 
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().split("\n")[0]
+def _import_methods() -> None:
+    import baselines  # noqa: F401  (each package registers its methods on import)
+    import cad  # noqa: F401
 
 
-class Registry:
-    def __init__(self, kind: str, builtin_modules: tuple[str, ...], entry_point_group: str | None):
-        self.kind = kind
-        self._entries: dict[str, Entry] = {}
-        self._builtin_modules = builtin_modules
-        self._entry_point_group = entry_point_group
-        self._loaded = False
-
-    def register(self, name: str | type | None = None, *, family: str = "",
-                 description: str = "", **defaults: Any):
-        """Register a factory under ``name``, or a class from its own attributes.
-
-        ``@register(cls)`` / ``@register()`` on a class reads ``cls.name``, ``cls.family`` and
-        ``cls.description`` (default: the first line of the class docstring); the factory is
-        ``cls.create`` when the class has one, else the class. ``@register("name", family=...)``
-        on a function registers that function (the older form, kept for outside packages).
-        """
-        if isinstance(name, type):
-            return self._register_class(name, family, description, defaults)
-
-        def decorator(obj: Any) -> Any:
-            if name is None:
-                if not isinstance(obj, type):
-                    raise TypeError(f"{self.kind}: register a function by name, "
-                                    f"@register({obj.__name__!r}, ...)")
-                return self._register_class(obj, family, description, defaults)
-            doc = description or _first_line(obj.__doc__)
-            self._add(Entry(name, obj, family, doc, dict(defaults)))
-            return obj
-
-        return decorator
-
-    def _register_class(self, cls: type, family: str, description: str,
-                        defaults: dict[str, Any]) -> type:
-        name = vars(cls).get("name") or getattr(cls, "name", "")
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{cls.__qualname__}: set the class attribute name (the {self.kind}'s "
-                            "registry name) before registering it")
-        family = family or str(getattr(cls, "family", "") or "")
-        doc = description or str(vars(cls).get("description") or "") or _first_line(cls.__doc__)
-        factory = getattr(cls, "create", cls)
-        self._add(Entry(name, factory, family, doc, dict(defaults), cls))
-        return cls
-
-    def _add(self, entry: Entry) -> None:
-        old = self._entries.get(entry.name)
-        same = old is not None and (old.factory is entry.factory
-                                    or (old.cls is not None and old.cls is entry.cls))
-        if old is not None and not same:
-            raise ValueError(f"{self.kind} {entry.name!r} is registered twice")
-        self._entries[entry.name] = entry
-
-    def unregister(self, name: str) -> None:
-        """Remove ``name`` (a method registered for one session, e.g. in a test or notebook)."""
-        self.get(name)  # a KeyError listing the valid names for an unknown one
-        del self._entries[name]
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        for module in self._builtin_modules:
-            importlib.import_module(module)
-        if self._entry_point_group:
-            # each entry point guarded: a broken plugin is logged and skipped (bench.plugins)
-            load_entry_points(self._entry_point_group, self._register_entry_point,
-                              skip=lambda name: name in self._entries)
-
-    def _register_entry_point(self, ep: metadata.EntryPoint, obj: Any) -> None:
-        if isinstance(obj, type) and getattr(obj, "name", "") == ep.name:
-            self._register_class(obj, "", "", {})  # the class's own metadata
-        elif callable(obj):
-            self.register(ep.name, family="external")(obj)
-        else:
-            raise TypeError(f"expected a {self.kind} factory or class, got "
-                            f"{type(obj).__name__}")
-
-    def is_builtin(self, name: str) -> bool:
-        """Whether ``name`` is defined in this project (one of the modules that register the
-        built-in entries, or below them), not by an outside package or a test."""
-        entry = self.get(name)
-        module = str(getattr(entry.cls or entry.factory, "__module__", "") or "")
-        return any(module == m or module.startswith(m + ".") for m in self._builtin_modules)
-
-    def get(self, name: str) -> Entry:
-        self._load()
-        try:
-            return self._entries[name]
-        except KeyError:
-            broken = (broken_error(self._entry_point_group, name)
-                      if self._entry_point_group else None)
-            if broken:
-                raise KeyError(f"{self.kind} {name!r}: {broken}") from None
-            valid = ", ".join(sorted(self._entries))
-            raise KeyError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
-
-    def create(self, name: str, **overrides: Any) -> Any:
-        entry = self.get(name)
-        return entry.factory(**{**entry.defaults, **overrides})
-
-    def list(self, pattern: str = "*") -> list[Entry]:
-        self._load()
-        return [e for n, e in sorted(self._entries.items()) if fnmatch.fnmatch(n, pattern)]
-
-    def names(self, pattern: str = "*") -> list[str]:
-        return [e.name for e in self.list(pattern)]
+def _import_postprocessors() -> None:
+    import bench.segment  # noqa: F401
 
 
-METHODS = Registry("method", _BUILTIN_METHOD_MODULES, "emseg_bench.methods")
-POSTPROCESSORS = Registry("post-processor", _BUILTIN_POSTPROCESS_MODULES,
-                          "emseg_bench.postprocessors")
-
-register_method = METHODS.register
-create_method = METHODS.create
-list_methods = METHODS.list
-
-register_postprocessor = POSTPROCESSORS.register
-
-
-def method_class(name: str) -> type | None:
-    """The class registered as method ``name`` (None for a method registered as a function)."""
-    return METHODS.get(name).cls
-
-
-#: the report's colour of a family whose methods declare none
-DEFAULT_FAMILY_COLOR = "#7f7f7f"
-
-
-def family_colors() -> dict[str, str]:
-    """``{family: colour}`` for the report, from the registered classes' ``family_color``
-    attributes (in registration order; a family's first declared colour wins)."""
-    colors: dict[str, str] = {}
-    METHODS._load()
-    for entry in list(METHODS._entries.values()):
-        color = getattr(entry.cls, "family_color", "") if entry.cls is not None else ""
-        if entry.family and color and entry.family not in colors:
-            colors[entry.family] = str(color)
-    return colors
-
-
-def config_file_overrides(files: list[str]) -> dict[str, Any] | None:
-    """Recipe overrides from ``--config`` files written in a format some registered method reads
-    itself (its ``overrides_from_config_files`` hook, e.g. CAD's official YAML pair); None when
-    no method claims the files (the harness then reads them as plain YAML mappings)."""
-    for entry in METHODS.list():
-        hook = getattr(entry.cls, "overrides_from_config_files", None)
-        if callable(hook):
-            found = hook([str(f) for f in files])
-            if found is not None:
-                return dict(found)
-    return None
-
-
-def check_overrides() -> dict[str, dict[str, Any]]:
-    """``{method: recipe overrides}`` for ``python -m bench check``, from each registered
-    class's ``check_overrides`` hook (its recipe's ``check`` mapping); methods without any are
-    left out (the check then uses its default overrides)."""
-    out: dict[str, dict[str, Any]] = {}
-    for entry in METHODS.list():
-        hook = getattr(entry.cls, "check_overrides", None)
-        found = hook(entry.name) if callable(hook) else None
-        if found:
-            out[entry.name] = dict(found)
-    return out
+METHODS.add_builtins(_import_methods, ("baselines", "cad"))
+POSTPROCESSORS.add_builtins(_import_postprocessors, ("bench.segment",))

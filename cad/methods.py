@@ -19,7 +19,7 @@ from bench.data.fetch import resolve_checkpoint
 from bench.nets.unet3d import SuperhumanUNet3D
 from bench.nets.ynet import YNetStudent
 from bench.network_method import SectionPairMethod
-from bench.registry import register_method
+from bench.registries import register_method
 from cad.checkpoint import load_official_student
 from cad.train import CAD_COLUMNS, CAD_RECIPE, cad_step_fn
 

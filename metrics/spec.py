@@ -22,7 +22,10 @@ segmentation, see :func:`table_scores`); its value lands in every new leaderboar
 column of the results database (added to an existing database when it is opened), the text,
 Markdown and HTML tables, and, with ``checked=True``, the end-to-end regression check. A module
 that registers a score must be imported before the run (a method's or a plug-in's module, or
-``metrics`` itself for a built-in one).
+``metrics`` itself for a built-in one), or be named in the ``emseg_bench.metrics`` entry-point
+group of an installed package (``key = "pkg.module:metric"``: a :class:`Metric` whose key is
+the entry point's name, a function returning one, or a module that registers it on import); a
+broken one is logged and skipped (:mod:`emseg_registry`).
 
 The built-in scores have ``compute=None``: :func:`metrics.scores.scores` computes the
 overlap-table ones together (they share entropies and pair sums) and
@@ -33,8 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from importlib import metadata
+from typing import Any, Literal
 
+from emseg_registry import DuplicateName, Registry
 from metrics.table import OverlapTable
 
 __all__ = ["METRICS", "Metric", "checked_metrics", "leaderboard_metrics", "register_metric",
@@ -117,27 +122,44 @@ class Metric:
         return self.better == "lower"
 
 
-#: key -> Metric, in registration order (the database's column order)
-METRICS: dict[str, Metric] = {}
+def _register_entry_point(registry: Registry[Metric], ep: metadata.EntryPoint,
+                          obj: Any) -> None:
+    if not isinstance(obj, Metric) and callable(obj) and not registry.has(ep.name):
+        obj = obj()  # a function returning the metric (or registering it)
+    if isinstance(obj, Metric):
+        if obj.key != ep.name:
+            raise ValueError(f"entry point {ep.name!r} names metric {obj.key!r}")
+        if not registry.has(obj.key):  # else its module registered it on import
+            register_metric(obj)
+    if not registry.has(ep.name):
+        raise ValueError(f"it did not register a metric named {ep.name!r}")
+
+
+#: key -> Metric, in registration order (the database's column order); reads like a mapping
+#: (``METRICS[key]``, ``key in METRICS``, ``.items()``) and loads the ``emseg_bench.metrics``
+#: entry points on the first lookup
+METRICS: Registry[Metric] = Registry("metric", "emseg_bench.metrics",
+                                     register_entry_point=_register_entry_point)
 #: the keys registered by this module; later ones are appended to the database's columns
 BUILTIN: tuple[str, ...] = ()
 
 
 def register_metric(metric: Metric) -> Metric:
-    """Add ``metric`` to :data:`METRICS` (module docstring); a key already taken is refused."""
-    if metric.key in METRICS:
-        raise ValueError(f"metric {metric.key!r} is registered already")
+    """Add ``metric`` to :data:`METRICS` (module docstring); a key already taken is refused
+    (:class:`~emseg_registry.DuplicateName`, a ``ValueError``)."""
+    if METRICS.has(metric.key):
+        raise DuplicateName(f"metric {metric.key!r} is registered already")
     if metric.source == "table" and metric.compute is None and BUILTIN:
         raise ValueError(f"metric {metric.key!r}: give compute(table) -> float")
-    METRICS[metric.key] = metric
-    return metric
+    return METRICS.register(metric.key, metric)
 
 
 def unregister_metric(key: str) -> None:
     """Remove a metric registered with :func:`register_metric` (the built-in ones stay)."""
     if key in BUILTIN:
         raise ValueError(f"metric {key!r} is built in and cannot be removed")
-    METRICS.pop(key, None)
+    if METRICS.has(key):
+        METRICS.unregister(key)
 
 
 def leaderboard_metrics() -> list[Metric]:
@@ -181,5 +203,5 @@ for _m in (
            mean_fmt="{:.4g}", sql_type="INTEGER", source="skeleton", order=6),
 ):
     register_metric(_m)
-BUILTIN = tuple(METRICS)
+BUILTIN = tuple(METRICS.registered_now())
 del _m

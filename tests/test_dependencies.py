@@ -14,7 +14,9 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
-OWN = {"bench", "baselines", "cad", "metrics", "tests", "benchmarks"}
+OWN = {"bench", "baselines", "cad", "metrics", "emseg_registry", "tests", "benchmarks"}
+#: the packages the distribution ships
+PACKAGES = ["bench", "baselines", "cad", "metrics", "emseg_registry"]
 #: imports that only an extra provides: import name -> extra
 IN_EXTRAS = {"neuroglancer": "view", "gdown": "gdrive"}
 
@@ -67,7 +69,7 @@ def project() -> dict:
 
 def test_every_import_of_the_package_is_a_declared_dependency(project):
     core = _names(project["dependencies"])
-    for name, where in _imports(["bench", "baselines", "cad", "metrics"]).items():
+    for name, where in _imports(PACKAGES).items():
         if name in IN_EXTRAS:
             # an optional extra need not be installed here: its import name is its distribution
             dist = _distribution(name) if name in _installed() else name
@@ -80,7 +82,7 @@ def test_every_import_of_the_package_is_a_declared_dependency(project):
 
 def test_every_dependency_is_imported_and_test_only_ones_are_in_the_test_extra(project):
     core = _names(project["dependencies"])
-    package = {_distribution(n) for n in _imports(["bench", "baselines", "cad", "metrics"])
+    package = {_distribution(n) for n in _imports(PACKAGES)
                if n not in IN_EXTRAS}
     assert core - package == set(), "core dependencies nothing imports (move or drop them)"
     test_extra = _names(project["optional-dependencies"]["test"])

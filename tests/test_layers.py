@@ -15,7 +15,7 @@ import pytest
 grimp = pytest.importorskip("grimp")  # installed with import-linter (the test extra)
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("bench", "baselines", "cad", "metrics")
+PACKAGES = ("bench", "baselines", "cad", "metrics", "emseg_registry")
 
 
 def _layer_modules() -> list[str]:

@@ -31,18 +31,16 @@ from bench.data.datasets.phantom import SYNTHETIC_PROFILES, synthetic_dataset
 from bench.data.datasets.spec import load_spec, parse_spec, spec_dataset_name
 from bench.data.loaders import CREMI_LABELS, CREMI_RAW, open_array
 from bench.data.registry import (
-    ENTRY_POINT_GROUP,
+    DATASETS,
     DatasetInfo,
     LoadContext,
     build,
-    dataset_names,
     get_dataset,
     list_datasets,
     register_dataset,
 )
 from bench.data.splits import fraction_splits
 from bench.data.types import Dataset
-from bench.plugins import broken_error
 
 
 def load_dataset(name: str, *, data_root: str | Path | None = None, profile: str = "quick",
@@ -62,17 +60,14 @@ def load_dataset(name: str, *, data_root: str | Path | None = None, profile: str
         For generated datasets (``synthetic``): size (``smoke``, ``quick``, ``paper``) and
         generator seed.
     """
-    entry = get_dataset(name)
-    if entry is not None:
+    if name in DATASETS:
+        entry = get_dataset(name)
         return build(name, entry, LoadContext(entry.info, data_root, profile, seed))
     parsed = parse_spec(name)
     if parsed is not None:
         return load_spec(name, parsed, data_root)
-    broken = broken_error(ENTRY_POINT_GROUP, name)
-    if broken:
-        raise KeyError(f"dataset {name!r}: {broken}")
-    raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}, or a "
-                   "file spec path.h5:raw_key:labels_key")
+    # a skipped plugin's reason, else the valid names
+    raise DATASETS.unknown(name, hint=", or a file spec path.h5:raw_key:labels_key")
 
 
 def describe_array(array: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ and is loaded by name with :func:`bench.data.load_dataset` (which ``python -m be
 --dataset NAME``, ``score``, ``data list`` and ``data check`` use). Packages outside the project
 register through the ``emseg_bench.datasets`` entry point group: ``name = "pkg.module"`` (a
 module that calls :func:`register_dataset` on import) or ``name = "pkg.module:register"`` (a
-function called without arguments that does).
+function called without arguments that does). :data:`DATASETS` is an
+:class:`emseg_registry.Registry`: an unknown name raises :class:`emseg_registry.UnknownName`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from bench.data.splits import SplitSpec, check_splits, describe_splits
 from bench.data.types import Dataset, Volume
-from bench.plugins import load_entry_points
+from emseg_registry import DuplicateName, Registry
 
 #: every module of this package registers its datasets on import (a new built-in dataset is
 #: one new module there, nothing else); ``data list`` shows these first, in this order
@@ -119,8 +120,28 @@ class DatasetEntry:
     splits: SplitSpec
 
 
-_ENTRIES: dict[str, DatasetEntry] = {}
-_state = {"loaded": False}
+class _Datasets(Registry[DatasetEntry]):
+    """The datasets: the modules of :data:`_BUILTIN_PACKAGE`, then the entry points."""
+
+    def __init__(self) -> None:
+        super().__init__("dataset", ENTRY_POINT_GROUP,
+                         register_entry_point=lambda reg, ep, obj: _register_entry_point(ep, obj))
+        self._builtins_loaded = False
+
+    def load(self) -> None:
+        if not self._builtins_loaded:
+            self._builtins_loaded = True
+            package = importlib.import_module(_BUILTIN_PACKAGE)
+            for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
+        super().load()  # each entry point guarded: a broken plugin is logged and skipped
+
+    def valid_names(self) -> list[str]:
+        return dataset_names()
+
+
+#: name -> :class:`DatasetEntry`
+DATASETS = _Datasets()
 
 
 def register_dataset(name: str, info: DatasetInfo, loader: Loader,
@@ -144,8 +165,8 @@ def register_dataset(name: str, info: DatasetInfo, loader: Loader,
     # still being imported; lookups (get_dataset, list_datasets) load everything first
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"dataset name {name!r}: use letters, digits, '_' and '-' only")
-    if name in _ENTRIES:
-        raise ValueError(f"dataset {name!r} is registered twice")
+    if DATASETS.has(name):
+        raise DuplicateName(f"dataset {name!r} is registered twice")
     if not callable(loader) or not callable(splits):
         raise TypeError(f"dataset {name!r}: loader and splits must be callable")
     from bench.data.sources import SOURCES
@@ -155,9 +176,7 @@ def register_dataset(name: str, info: DatasetInfo, loader: Loader,
         raise ValueError(f"dataset {name!r}: unknown fetch source(s) {unknown}; valid: "
                          f"{', '.join(SOURCES)}")
     info = replace(info, name=name, splits=dict(info.splits) or describe_splits(splits))
-    entry = DatasetEntry(info, loader, splits)
-    _ENTRIES[name] = entry
-    return entry
+    return DATASETS.register(name, DatasetEntry(info, loader, splits))
 
 
 #: suite name -> the registered datasets it stands for (``bench run --dataset SUITE``), and
@@ -171,7 +190,7 @@ def register_suite(name: str, datasets: tuple[str, ...], description: str = "") 
     ``datasets`` in turn (each under its own split, each with its own rows)."""
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"suite name {name!r}: use letters, digits, '_' and '-' only")
-    if name in _SUITES or name in _ENTRIES:
+    if name in _SUITES or DATASETS.has(name):
         raise ValueError(f"suite {name!r}: the name is taken")
     if not datasets:
         raise ValueError(f"suite {name!r}: name at least one dataset")
@@ -191,7 +210,7 @@ def expand_suite(name: str) -> list[str]:
     _load_builtins()
     if name not in _SUITES:
         return [name]
-    unknown = [d for d in _SUITES[name] if d not in _ENTRIES]
+    unknown = [d for d in _SUITES[name] if not DATASETS.has(d)]
     if unknown:
         raise KeyError(f"suite {name!r} names unregistered datasets {unknown}")
     return list(_SUITES[name])
@@ -199,31 +218,23 @@ def expand_suite(name: str) -> list[str]:
 
 def unregister_dataset(name: str) -> None:
     """Remove ``name`` (for tests that register a dataset of their own)."""
-    _ENTRIES.pop(name, None)
+    DATASETS.pop(name, None)
 
 
 def _load_builtins() -> None:
-    if _state["loaded"]:
-        return
-    _state["loaded"] = True
-    package = importlib.import_module(_BUILTIN_PACKAGE)
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
-    # each entry point guarded: a broken plugin is logged and skipped (bench.plugins)
-    load_entry_points(ENTRY_POINT_GROUP, _register_entry_point, skip=lambda n: n in _ENTRIES)
+    DATASETS.load()
 
 
 def _register_entry_point(ep: metadata.EntryPoint, target: object) -> None:
-    if callable(target) and ep.name not in _ENTRIES:
+    if callable(target) and not DATASETS.has(ep.name):
         target()
-    if ep.name not in _ENTRIES:
+    if not DATASETS.has(ep.name):
         raise ValueError(f"it did not register a dataset named {ep.name!r}")
 
 
-def get_dataset(name: str) -> DatasetEntry | None:
-    """The entry registered as ``name``, or None."""
-    _load_builtins()
-    return _ENTRIES.get(name)
+def get_dataset(name: str) -> DatasetEntry:
+    """The entry registered as ``name``; :class:`emseg_registry.UnknownName` when none is."""
+    return DATASETS.get(name)
 
 
 def _rank(entry: DatasetEntry) -> int:
@@ -234,8 +245,7 @@ def _rank(entry: DatasetEntry) -> int:
 
 
 def _ordered() -> list[DatasetEntry]:
-    _load_builtins()
-    return sorted(_ENTRIES.values(), key=_rank)  # stable: registration order within a rank
+    return sorted(DATASETS.values(), key=_rank)  # stable: registration order within a rank
 
 
 def dataset_names() -> list[str]:
@@ -249,7 +259,7 @@ def list_datasets() -> list[DatasetInfo]:
 
 def fetch_command(dataset: str, data_root: str | None = None) -> str | None:
     """The ``bench data fetch`` command that provides dataset ``dataset``, or None."""
-    entry = get_dataset(dataset)
+    entry = DATASETS.get(dataset, None)
     if entry is None or not entry.info.sources:
         return None
     root = f" --data-root {data_root}" if data_root else ""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emseg_registry import Registry
+
 #: the commit of github.com/liuxy1103/CAD whose ``ckpt/`` files are pinned below; a URL at a
 #: commit cannot change under us the way a branch can
 CAD_COMMIT = "0ac73599ce4f11bf9a330b576f5d7d8c2e678b1f"
@@ -194,7 +196,17 @@ _SHARED = "sha256 of the copy in ../shared/data/cad_official and of the git blob
 _BLOB = (f"sha256 of the git blob ckpt/NAME.ckpt at liuxy1103/CAD@{CAD_COMMIT[:7]} (read with "
          "git; loads as a CAD student)")
 
-SOURCES: dict[str, Source] = {s.name: s for s in (
+#: fetch name -> :class:`Source` (an :class:`emseg_registry.Registry`; add one with
+#: :func:`register_source`)
+SOURCES: Registry[Source] = Registry("fetch name")
+
+
+def register_source(source: Source) -> Source:
+    """Add ``source`` under its name; a name already taken is refused."""
+    return SOURCES.register(source.name, source)
+
+
+for _source in (
     _cremi("A", "4c563d1b78acb2bcfb3ea958b6fe1533422f7f4a19f3e05b600bfa11430b510d"),
     _cremi("B", "887e85521e00deead18c94a21ad71f278d88a5214c7edeed943130a1f4bb48b8"),
     _cremi("C", "2874496f224d222ebc29d0e4753e8c458093e1d37bc53acd1b69b19ed1ae7052"),
@@ -278,15 +290,15 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
                  _BLOB.replace("NAME", "CremiC")),
     _cad_weights("AC34", "b3ffbbcffe07433c9d173030ec60533ccf6a8ae6551b1732f2f3c79a5ef64d64",
                  _BLOB.replace("NAME", "AC34")),
-)}
+):
+    register_source(_source)
+del _source
 
-#: the catalog dataset -> the fetch names that provide it
+
 def get_source(name: str) -> Source:
-    """The registry entry ``name`` (``cremiA``, ``official:wafer4``, ...), with an error that
-    lists the valid names."""
-    if name in SOURCES:
-        return SOURCES[name]
-    lowered = {k.lower(): k for k in SOURCES}
-    if name.lower() in lowered:  # official:cremia, CREMIA: forgiving on case only
-        return SOURCES[lowered[name.lower()]]
-    raise KeyError(f"unknown fetch name {name!r}; valid: {', '.join(SOURCES)}")
+    """The registry entry ``name`` (``cremiA``, ``official:wafer4``, ...);
+    :class:`emseg_registry.UnknownName` (listing the valid names) when there is none."""
+    if name not in SOURCES:
+        lowered = {k.lower(): k for k in SOURCES}
+        name = lowered.get(name.lower(), name)  # official:cremia, CREMIA: forgiving on case only
+    return SOURCES.get(name)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.registry import POSTPROCESSORS
+from bench.registries import POSTPROCESSORS
 from bench.segment.base import PostProcessor
 from bench.segment.timing import measure
 

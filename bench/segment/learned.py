@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench import progress
-from bench.registry import register_postprocessor
+from bench.registries import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS
 from bench.segment.fragments import watershed_fragments
@@ -362,7 +362,7 @@ def select_learned(
     of validation), ready for ``segment(test_affs, method, model=..., raw=test_raw, ...)``;
     ``stats`` records the folds and training edge counts.
     """
-    from bench.registry import POSTPROCESSORS
+    from bench.registries import POSTPROCESSORS
     from bench.segment.selection import _default_evaluate
 
     factory = POSTPROCESSORS.get(method).factory

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import progress
-from bench.registry import register_postprocessor
+from bench.registries import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS
 from bench.segment.refine import split_fragments

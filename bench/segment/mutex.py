@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench import progress
-from bench.registry import register_postprocessor
+from bench.registries import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.convert import NEAREST_OFFSETS, long_range_offsets
 from bench.segment.validate import validate_affinities, validate_offsets

@@ -174,6 +174,6 @@ def _beyond_edge(best: float, grid: Sequence[float]) -> list[float]:
 
 def parameter_name(method: str) -> str:
     """Name of the parameter a post-processor sweeps (e.g. ``"threshold"`` for waterz)."""
-    from bench.registry import POSTPROCESSORS
+    from bench.registries import POSTPROCESSORS
 
     return POSTPROCESSORS.get(method).factory.parameter

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.registry import register_postprocessor
+from bench.registries import register_postprocessor
 from bench.segment.base import PostProcessor, renumber
 from bench.segment.fragments import watershed_fragments
 from bench.segment.validate import validate_affinities, validate_fragments

@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from bench.data import generate_synthetic
-from bench.registry import METHODS
+from bench.registries import METHODS
 from bench.train.loop import make_adam, run_training, seed_everything
 from bench.train.recipe_method import RecipeMethod
 from bench.train.sampler import PatchSampler, prepare_labels
@@ -145,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    # a program's entry: the registry with the built-in methods in it (the one import from this
+    # layer upwards, named in pyproject.toml's contracts)
+    import bench.registry  # noqa: F401
+
     dist.init_process_group(backend)
     try:
         summary = train(args)
