@@ -3,7 +3,9 @@
 Training (:meth:`RandomForestMethod.fit`):
 
 1. the filter bank of :mod:`baselines.features` at the recipe's ``sigmas``, 3D or per section
-   by the train volume's resolution (:func:`baselines.features.filter_geometry`);
+   by the train volume's resolution (:func:`baselines.features.filter_geometry`); per section
+   the recipe's ``sigmas_2d`` instead when set (null: ``sigmas``): 2D filters need no z halo,
+   so anisotropic volumes can use scales that a short 3D validation split could not hold;
 2. targets from the train labels: a voxel is *boundary* when its label is 0 or differs from a
    neighbour along a filtered axis (so in 2D geometry, in-plane neighbours only);
 3. ``n_samples`` voxels drawn without replacement, half boundary and half interior (fewer of
@@ -43,11 +45,13 @@ from bench.affinity import affinities_from_boundary
 from bench.atomic import atomic_path
 from bench.method import Method
 from bench.registry import register_method
+from bench.train.recipe import PROFILES as RECIPE_PROFILES
+from bench.train.recipe import check_profile
 
 __all__ = ["RandomForestMethod", "boundary_targets"]
 
 RECIPE = Path(__file__).parent / "configs" / "rf.yaml"
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = RECIPE_PROFILES
 #: the only types a saved forest may contain (skops refuses anything else)
 TRUSTED_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
@@ -64,9 +68,8 @@ TRUSTED_TYPES = (
 def load_rf_recipe(profile: str = "quick", overrides: dict[str, Any] | None = None
                    ) -> dict[str, Any]:
     """The ``rf`` recipe for ``profile`` with ``overrides`` (strings parsed as YAML)."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
     doc = yaml.safe_load(RECIPE.read_text())
+    check_profile(doc, profile, RECIPE, "rf")
     recipe = copy.deepcopy(doc["defaults"])
     recipe.update(doc.get("profiles", {}).get(profile) or {})
     for key, value in (overrides or {}).items():
@@ -79,10 +82,13 @@ def load_rf_recipe(profile: str = "quick", overrides: dict[str, Any] | None = No
 
 
 def _validate(recipe: dict[str, Any]) -> None:
-    sigmas = recipe["sigmas"]
-    if not sigmas or any(float(s) <= 0 for s in sigmas):
-        raise ValueError(f"rf recipe: sigmas must be a non-empty list of positive values, "
-                         f"got {sigmas!r}")
+    for key in ("sigmas", "sigmas_2d"):
+        sigmas = recipe.get(key)
+        if key == "sigmas_2d" and sigmas is None:
+            continue
+        if not isinstance(sigmas, list) or not sigmas or any(float(s) <= 0 for s in sigmas):
+            raise ValueError(f"rf recipe: {key} must be a non-empty list of positive values"
+                             f"{' or null' if key == 'sigmas_2d' else ''}, got {sigmas!r}")
     if int(recipe["n_samples"]) < 2:
         raise ValueError(
             f"rf recipe: n_samples must be at least 2 (one boundary and one interior voxel), "
@@ -92,6 +98,14 @@ def _validate(recipe: dict[str, Any]) -> None:
         raise ValueError(f"rf recipe: n_estimators must be >= 1, got {recipe['n_estimators']!r}")
     if int(recipe["block_z"]) < 1:
         raise ValueError(f"rf recipe: block_z must be >= 1, got {recipe['block_z']!r}")
+
+
+def recipe_sigmas(recipe: dict[str, Any], geometry: FilterGeometry) -> list[float]:
+    """The filter scales for ``geometry``: ``sigmas_2d`` per section when the recipe sets it
+    (a forest saved before the key existed has none), else ``sigmas``."""
+    if geometry.ndim == 2 and recipe.get("sigmas_2d"):
+        return [float(s) for s in recipe["sigmas_2d"]]
+    return [float(s) for s in recipe["sigmas"]]
 
 
 def boundary_targets(labels: np.ndarray, ndim: int) -> np.ndarray:
@@ -170,7 +184,7 @@ class RandomForestMethod(Method):
         if raw.shape != labels.shape:
             raise ValueError(f"train raw {raw.shape} and labels {labels.shape} differ in shape")
         geometry = filter_geometry(train.resolution_nm)
-        sigmas = [float(s) for s in cfg["sigmas"]]
+        sigmas = recipe_sigmas(cfg, geometry)
         check_size(raw.shape, sigmas, geometry)
         rng = np.random.default_rng(int(cfg["seed"]))
         boundary = boundary_targets(labels, geometry.ndim)
@@ -220,7 +234,7 @@ class RandomForestMethod(Method):
         if raw.ndim != 3 or raw.dtype != np.uint8:
             raise ValueError(f"rf.predict expects (Z, Y, X) uint8 raw, got {raw.shape} {raw.dtype}")
         out = np.empty(raw.shape, dtype=np.float32)
-        sigmas = [float(s) for s in self.config["sigmas"]]
+        sigmas = recipe_sigmas(self.config, self.geometry)
         block_z = int(self.config["block_z"])
         slabs = features_blockwise(raw, sigmas, self.geometry, block_z)
         for z0, z1, feats in progress.bar(slabs, total=-(-raw.shape[0] // block_z),
@@ -241,7 +255,7 @@ class RandomForestMethod(Method):
         (:mod:`bench.blockwise`): the filter halo on the filtered axes, plus one voxel before
         on every axis for the ``v - e_axis`` partner of the affinities."""
         self._require_fitted()
-        sigmas = [float(s) for s in self.config["sigmas"]]
+        sigmas = recipe_sigmas(self.config, self.geometry)
         h = list(halo(sigmas, self.geometry))
         if self.geometry.ndim == 2:
             h = [0, *h]
