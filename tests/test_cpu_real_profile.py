@@ -62,3 +62,38 @@ def test_rf_cpu_real_fits_and_predicts_a_small_anisotropic_volume():
     assert summary["filter_ndim"] == 2 and summary["features"][-1].endswith("_10")
     affs = method.predict(raw)
     assert affs.shape == (3, *raw.shape) and affs.dtype == np.float32
+
+
+def test_rf_z_forest_predicts_the_z_affinity_and_round_trips(tmp_path):
+    from bench.data.types import Volume
+    from bench.registry import create_method
+
+    rng = np.random.default_rng(1)
+    # two neurons side by side in sections 0-3; in sections 4-7 the left one is replaced by a
+    # third: a z boundary without any in-plane membrane at it
+    labels = np.ones((8, 48, 48), np.uint64)
+    labels[:, :, 24:] = 2
+    labels[4:, :, :24] = 3
+    raw = np.where(labels == 2, 170, np.where(labels == 1, 120, 200))
+    raw[:, :, 23:25] = 40
+    raw = (raw + rng.integers(0, 20, labels.shape)).astype(np.uint8)
+    vol = Volume(raw=raw, labels=labels, resolution_nm=(40.0, 4.0, 4.0), name="toy")
+    method = create_method("rf", profile="cpu-real", n_samples=600, n_estimators=4, n_jobs=1,
+                           sigmas_2d="[0.7, 1.6]")
+    summary = method.fit(vol)
+    assert summary["z_forest_samples"] > 0 and method.forest_z is not None
+    affs = method.predict(raw)
+    assert affs[0, 4, :, :20].mean() < 0.5 < affs[0, 5, :, :20].mean()
+    # slabs of 3 sections: the z pairs that straddle two slabs give the same forest and output
+    slabbed = create_method("rf", profile="cpu-real", n_samples=600, n_estimators=4, n_jobs=1,
+                            sigmas_2d="[0.7, 1.6]", block_z=3)
+    slabbed.fit(vol)
+    assert np.allclose(slabbed.predict(raw), affs, atol=1e-6)
+    method.save(tmp_path / "rf.skops")
+    again = create_method("rf", profile="cpu-real").load(tmp_path / "rf.skops")
+    assert np.array_equal(again.predict(raw), affs)
+    # without the key (quick) the z channel is the boundary rule's
+    quick = create_method("rf", profile="quick", n_samples=600, n_estimators=4, n_jobs=1,
+                          sigmas="[0.7, 1.6]")
+    quick.fit(vol)
+    assert quick.forest_z is None

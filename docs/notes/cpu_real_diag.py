@@ -2,6 +2,7 @@
 
   python docs/notes/cpu_real_diag.py membrane DATASET OUT.h5   # membrane control affinities
   python docs/notes/cpu_real_diag.py sep DATASET RUN_DIR [...]  # boundary/interior separation
+  python docs/notes/cpu_real_diag.py sep-test DATASET RUN_DIR [...]  # the same on test
 
 sep: for the val split of each run's predictions.h5, per channel (z, y, x): mean affinity where
 the ground-truth affinity is 0 (boundary) and 1 (interior), and the ROC AUC of the affinity
@@ -59,12 +60,13 @@ def main():
             for s in ("val", "test"):
                 f[f"{s}/affs"] = membrane(np.asarray(ds.split(s).load().raw))
         return
-    val = ds.split("val").load()
+    split = "test" if cmd == "sep-test" else "val"
+    val = ds.split(split).load()
     labels = np.asarray(val.labels)
     sep("membrane control", membrane(np.asarray(val.raw)), labels)
     for run in sys.argv[3:]:
         with h5py.File(f"{run}/predictions.h5") as f:
-            affs = f["val/affs"][:]
+            affs = f[f"{split}/affs"][:]
         sep(run.rstrip("/").split("/")[-1][-50:], affs, labels)
 
 
