@@ -3,12 +3,21 @@
 Training (:meth:`RandomForestMethod.fit`):
 
 1. the filter bank of :mod:`baselines.features` at the recipe's ``sigmas``, 3D or per section
-   by the train volume's resolution (:func:`baselines.features.filter_geometry`);
+   by the train volume's resolution (:func:`baselines.features.filter_geometry`); per section
+   the recipe's ``sigmas_2d`` instead when set (null: ``sigmas``): 2D filters need no z halo,
+   so anisotropic volumes can use scales that a short 3D validation split could not hold;
 2. targets from the train labels: a voxel is *boundary* when its label is 0 or differs from a
    neighbour along a filtered axis (so in 2D geometry, in-plane neighbours only);
 3. ``n_samples`` voxels drawn without replacement, half boundary and half interior (fewer of
    a class when it has fewer voxels), with ``numpy.random.default_rng(seed)``;
 4. ``sklearn.ensemble.RandomForestClassifier`` with ``random_state=seed``.
+
+With ``z_forest: true`` (opt-in; only for per-section filters) a second forest of the same
+settings learns the z affinity itself: whether voxel v and v - e_z carry the same nonzero label,
+from the features of both sections and their absolute difference (``3 x`` the bank), on
+``n_samples`` voxels balanced between the two classes. Per-section boundaries alone cannot see
+a neurite that ends, or is replaced by another, between two 40 nm sections
+(docs/notes/cpu-real-profile.md).
 
 Prediction: boundary probability ``p`` block by block (bounded memory), then affinities with
 :func:`bench.affinity.affinities_from_boundary`: the project convention (float32 ``(3, Z, Y, X)``,
@@ -43,11 +52,13 @@ from bench.affinity import affinities_from_boundary
 from bench.atomic import atomic_path
 from bench.method import Method
 from bench.registries import register_method
+from bench.train.recipe import PROFILES as RECIPE_PROFILES
+from bench.train.recipe import check_profile
 
 __all__ = ["RandomForestMethod", "boundary_targets"]
 
 RECIPE = Path(__file__).parent / "configs" / "rf.yaml"
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = RECIPE_PROFILES
 #: the only types a saved forest may contain (skops refuses anything else)
 TRUSTED_TYPES = (
     "sklearn.ensemble._forest.RandomForestClassifier",
@@ -64,9 +75,8 @@ TRUSTED_TYPES = (
 def load_rf_recipe(profile: str = "quick", overrides: dict[str, Any] | None = None
                    ) -> dict[str, Any]:
     """The ``rf`` recipe for ``profile`` with ``overrides`` (strings parsed as YAML)."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
     doc = yaml.safe_load(RECIPE.read_text())
+    check_profile(doc, profile, RECIPE, "rf")
     recipe = copy.deepcopy(doc["defaults"])
     recipe.update(doc.get("profiles", {}).get(profile) or {})
     for key, value in (overrides or {}).items():
@@ -79,10 +89,13 @@ def load_rf_recipe(profile: str = "quick", overrides: dict[str, Any] | None = No
 
 
 def _validate(recipe: dict[str, Any]) -> None:
-    sigmas = recipe["sigmas"]
-    if not sigmas or any(float(s) <= 0 for s in sigmas):
-        raise ValueError(f"rf recipe: sigmas must be a non-empty list of positive values, "
-                         f"got {sigmas!r}")
+    for key in ("sigmas", "sigmas_2d"):
+        sigmas = recipe.get(key)
+        if key == "sigmas_2d" and sigmas is None:
+            continue
+        if not isinstance(sigmas, list) or not sigmas or any(float(s) <= 0 for s in sigmas):
+            raise ValueError(f"rf recipe: {key} must be a non-empty list of positive values"
+                             f"{' or null' if key == 'sigmas_2d' else ''}, got {sigmas!r}")
     if int(recipe["n_samples"]) < 2:
         raise ValueError(
             f"rf recipe: n_samples must be at least 2 (one boundary and one interior voxel), "
@@ -92,6 +105,14 @@ def _validate(recipe: dict[str, Any]) -> None:
         raise ValueError(f"rf recipe: n_estimators must be >= 1, got {recipe['n_estimators']!r}")
     if int(recipe["block_z"]) < 1:
         raise ValueError(f"rf recipe: block_z must be >= 1, got {recipe['block_z']!r}")
+
+
+def recipe_sigmas(recipe: dict[str, Any], geometry: FilterGeometry) -> list[float]:
+    """The filter scales for ``geometry``: ``sigmas_2d`` per section when the recipe sets it
+    (a forest saved before the key existed has none), else ``sigmas``."""
+    if geometry.ndim == 2 and recipe.get("sigmas_2d"):
+        return [float(s) for s in recipe["sigmas_2d"]]
+    return [float(s) for s in recipe["sigmas"]]
 
 
 def boundary_targets(labels: np.ndarray, ndim: int) -> np.ndarray:
@@ -123,6 +144,7 @@ class RandomForestMethod(Method):
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
         self.forest = None
+        self.forest_z = None  # the z-affinity forest (recipe z_forest, per-section filters)
         self.geometry: FilterGeometry | None = None
         self._overrides: dict[str, Any] = {}
 
@@ -185,19 +207,39 @@ class RandomForestMethod(Method):
         if raw.shape != labels.shape:
             raise ValueError(f"train raw {raw.shape} and labels {labels.shape} differ in shape")
         geometry = filter_geometry(train.resolution_nm)
-        sigmas = [float(s) for s in cfg["sigmas"]]
+        sigmas = recipe_sigmas(cfg, geometry)
         check_size(raw.shape, sigmas, geometry)
         rng = np.random.default_rng(int(cfg["seed"]))
         boundary = boundary_targets(labels, geometry.ndim)
         idx = self._sample(boundary, rng)
-        t0 = time.perf_counter()
         plane = raw.shape[1] * raw.shape[2]
+        use_z = bool(cfg.get("z_forest")) and geometry.ndim == 2 and raw.shape[0] >= 2
+        if use_z:
+            same = (labels[1:] == labels[:-1]) & (labels[1:] > 0)
+            # a z forest needs both classes (a volume whose labels never change along z has
+            # nothing to learn: the boundary rule stays)
+            use_z = bool(same.any()) and not bool(same.all())
+        if use_z:  # voxels v (z >= 1) of the z forest, as flat indices into the volume
+            zidx = self._sample(same, rng) + plane
+            z_rows: list[np.ndarray] = []
+        t0 = time.perf_counter()
         rows = []
+        last = None  # the previous slab's last section, (features, Y * X)
         slabs = features_blockwise(raw, sigmas, geometry, int(cfg["block_z"]))
         for z0, z1, feats in progress.bar(slabs, total=-(-raw.shape[0] // int(cfg["block_z"])),
                                           desc="rf features", unit="slab"):
+            flat = feats.reshape(feats.shape[0], -1)
             sel = idx[(idx >= z0 * plane) & (idx < z1 * plane)] - z0 * plane
-            rows.append(feats.reshape(feats.shape[0], -1)[:, sel].T)
+            rows.append(flat[:, sel].T)
+            if use_z:
+                v = zidx[(zidx >= z0 * plane) & (zidx < z1 * plane)] - z0 * plane
+                prev = np.empty((v.size, flat.shape[0]), np.float32)
+                inside = v >= plane
+                prev[inside] = flat[:, v[inside] - plane].T
+                if not inside.all():  # v in the slab's first section: z0 >= 1, so `last` is set
+                    prev[~inside] = last[:, v[~inside]].T
+                z_rows.append(_pair_features(flat[:, v].T, prev))
+                last = flat[:, -plane:].copy()
         x = np.concatenate(rows)
         y = boundary.ravel()[idx]
         feature_seconds = time.perf_counter() - t0
@@ -212,15 +254,28 @@ class RandomForestMethod(Method):
         )
         _fit_with_progress(forest, x, y)
         self.forest, self.geometry = forest, geometry
+        self.forest_z = None
+        extra: dict[str, Any] = {}
+        n_features = int(x.shape[1])
+        accuracy = float(forest.score(x, y))
+        if use_z:
+            del x
+            xz = np.concatenate(z_rows)
+            yz = same.ravel()[zidx - plane]
+            self.forest_z = RandomForestClassifier(**forest.get_params())
+            _fit_with_progress(self.forest_z, xz, yz)
+            extra = {"z_forest_samples": int(yz.size),
+                     "z_forest_same_samples": int(yz.sum())}
         return {
+            **extra,
             "n_samples": int(y.size),
             "n_boundary_samples": int(y.sum()),
-            "n_features": int(x.shape[1]),
+            "n_features": n_features,
             "features": feature_names(sigmas, geometry.ndim),
             "filter_ndim": geometry.ndim,
             "feature_seconds": feature_seconds,
             "forest_seconds": time.perf_counter() - t0,
-            "train_accuracy_in_sample": float(forest.score(x, y)),
+            "train_accuracy_in_sample": accuracy,
         }
 
     # -- inference ---------------------------------------------------------------------------
@@ -230,14 +285,22 @@ class RandomForestMethod(Method):
 
     def predict_boundary(self, raw: np.ndarray) -> np.ndarray:
         """Boundary probability float32 ``(Z, Y, X)``, computed block by block."""
+        return self._predict(raw, with_z=False)[0]
+
+    def _predict(self, raw: np.ndarray, with_z: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Boundary probability and, with the z forest, the z affinity (section 0: None's
+        convention of :func:`affinities_from_boundary`, filled by the caller)."""
         self._require_fitted()
         raw = np.asarray(raw)
         if raw.ndim != 3 or raw.dtype != np.uint8:
             raise ValueError(f"rf.predict expects (Z, Y, X) uint8 raw, got {raw.shape} {raw.dtype}")
         out = np.empty(raw.shape, dtype=np.float32)
-        sigmas = [float(s) for s in self.config["sigmas"]]
+        use_z = with_z and self.forest_z is not None and self.geometry.ndim == 2
+        out_z = np.empty(raw.shape, dtype=np.float32) if use_z else None
+        sigmas = recipe_sigmas(self.config, self.geometry)
         block_z = int(self.config["block_z"])
         slabs = features_blockwise(raw, sigmas, self.geometry, block_z)
+        last = None
         for z0, z1, feats in progress.bar(slabs, total=-(-raw.shape[0] // block_z),
                                           desc="rf predict", unit="slab"):
             # one C-contiguous (voxels, features) copy, which scikit-learn uses as is
@@ -246,17 +309,32 @@ class RandomForestMethod(Method):
                 x[:, f] = feats[f].ravel()
             del feats
             out[z0:z1] = self.forest.predict_proba(x)[:, 1].reshape(out[z0:z1].shape)
-        return out
+            if use_z:
+                plane = raw.shape[1] * raw.shape[2]
+                for k in range(z1 - z0):
+                    cur = x[k * plane:(k + 1) * plane]
+                    prev = x[(k - 1) * plane:k * plane] if k else last
+                    if prev is None:  # section 0 of the volume has no partner
+                        out_z[z0] = 1.0 - out[z0]
+                    else:
+                        out_z[z0 + k] = self.forest_z.predict_proba(
+                            _pair_features(cur, prev))[:, 1].reshape(raw.shape[1:])
+                last = x[-plane:].copy()
+        return out, out_z
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        return affinities_from_boundary(self.predict_boundary(raw))
+        p, pz = self._predict(raw, with_z=True)
+        affs = affinities_from_boundary(p)
+        if pz is not None:
+            affs[0] = pz
+        return affs
 
     def block_context(self) -> tuple[tuple[int, int], ...]:
         """Raw voxels a block needs around its write region for exact blockwise prediction
         (:mod:`bench.blockwise`): the filter halo on the filtered axes, plus one voxel before
         on every axis for the ``v - e_axis`` partner of the affinities."""
         self._require_fitted()
-        sigmas = [float(s) for s in self.config["sigmas"]]
+        sigmas = recipe_sigmas(self.config, self.geometry)
         h = list(halo(sigmas, self.geometry))
         if self.geometry.ndim == 2:
             h = [0, *h]
@@ -267,7 +345,8 @@ class RandomForestMethod(Method):
         stores and walks, the forest's counterpart of a network's weights. 0 before fit."""
         if self.forest is None:
             return 0
-        return int(sum(t.tree_.node_count for t in self.forest.estimators_))
+        forests = [self.forest] + ([self.forest_z] if self.forest_z is not None else [])
+        return int(sum(t.tree_.node_count for f in forests for t in f.estimators_))
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -282,6 +361,8 @@ class RandomForestMethod(Method):
             "geometry_axis_scale": [float(a) for a in self.geometry.axis_scale],
             "recipe": yaml.safe_dump(self.config),
         }
+        if self.forest_z is not None:
+            state["forest_z"] = self.forest_z
         with atomic_path(path) as tmp:
             sio.dump(state, tmp)
 
@@ -318,11 +399,20 @@ class RandomForestMethod(Method):
                 f"{path}: 'forest' is a {type(state.get('forest')).__name__}, outside the rf "
                 "allow-list (RandomForestClassifier)"
             )
+        if "forest_z" in state and type(state["forest_z"]) is not RandomForestClassifier:
+            raise ValueError(f"{path}: 'forest_z' is a {type(state['forest_z']).__name__}, "
+                             "outside the rf allow-list (RandomForestClassifier)")
         self.forest = state["forest"]
+        self.forest_z = state.get("forest_z")
         self.geometry = FilterGeometry(int(state["geometry_ndim"]),
                                        tuple(state["geometry_axis_scale"]))
         self.config = yaml.safe_load(state["recipe"])
         return self
+
+
+def _pair_features(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """The z forest's rows: features of v, of v - e_z and their absolute difference."""
+    return np.concatenate([cur, prev, np.abs(cur - prev)], axis=1)
 
 
 def _fit_with_progress(forest: Any, x: np.ndarray, y: np.ndarray, steps: int = 10) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from bench.threads import available_cores
+from bench.train.recipe import PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--dataset", default=None, help="dataset name, suite name (e.g. "
                       "real-small: every dataset of it in turn; bench data list) or file spec "
                       "path.h5:raw_key:labels_key (default: synthetic)")
-    training.add_argument("--profile", default=None, choices=["smoke", "quick", "paper"],
+    training.add_argument("--profile", default=None, choices=PROFILES,
                           help="training recipe size (default: quick)")
     post.add_argument("--postprocess", default=None,
                       help="comma separated post-processors (default: waterz)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from bench.train.recipe import PROFILES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--segmentation", metavar="FILE.h5", help="test/seg, scored as given")
     p.add_argument("--postprocess", default="waterz",
                    help="comma separated post-processors for --affinities (default: waterz)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"],
+    p.add_argument("--profile", default="quick", choices=PROFILES,
                    help="dataset size profile, as the predictions were made (default: quick)")
     p.add_argument("--data-root", default=None, help="folder with the real datasets")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (synthetic data)")

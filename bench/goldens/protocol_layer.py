@@ -148,7 +148,13 @@ def recipes() -> dict[str, Any]:
             _flat(f"control/{name}/defaults/", dict(getattr(cls, "defaults", {})), out)
             continue
         for profile in PROFILES:
-            method = METHODS.create(name, profile=profile, device="cpu", seed=0)
+            try:
+                method = METHODS.create(name, profile=profile, device="cpu", seed=0)
+            except ValueError as exc:  # a profile the method's recipe does not offer
+                if "profile" not in str(exc):
+                    raise
+                out[f"recipe/{name}/{profile}"] = "(not offered)"
+                continue
             _flat(f"recipe/{name}/{profile}/", dict(getattr(method, "config", {}) or {}), out)
         keys = getattr(cls, "official_inference_keys", None)
         if keys:

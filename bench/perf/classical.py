@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from bench.perf import add_output_arguments, emit, text_output
+from bench.train.recipe import PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
+    parser.add_argument("--profile", default="quick", choices=PROFILES,
                         help="rf recipe (default quick)")
     parser.add_argument("--shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
                         help="time on a seeded random volume of this shape instead of the "
@@ -59,6 +60,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     import dataclasses
 
     from baselines.features import features_blockwise, filter_geometry
+    from baselines.rf import recipe_sigmas
     from bench.data import load_dataset
     from bench.registry import create_method
 
@@ -74,7 +76,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     print(f"[rf] fitted in {time.perf_counter() - t0:.1f} s on synthetic smoke train "
           f"({method.n_parameters():,} forest nodes)", flush=True)
     geometry = filter_geometry(args.resolution)
-    sigmas = [float(s) for s in method.config["sigmas"]]
+    sigmas = recipe_sigmas(method.config, geometry)
     block_z = int(method.config["block_z"])
     feats = np.concatenate([f for _, _, f in features_blockwise(raw, sigmas, geometry, block_z)],
                            axis=1)

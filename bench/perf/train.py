@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from bench.threads import available_cores, set_threads, thread_settings
+from bench.train.recipe import PROFILES
 
 #: a process that keeps one core busy until killed
 _SPIN = "while True:\n    pass\n"
@@ -31,7 +32,7 @@ _SPIN = "while True:\n    pass\n"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="unet2d", help="method to train (default: unet2d)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"],
+    p.add_argument("--profile", default="quick", choices=PROFILES,
                    help="recipe and synthetic volume size (default: quick)")
     p.add_argument("--iters", type=int, default=6,
                    help="iterations per phase; 2 alone + 2 busy phases (default: 6)")

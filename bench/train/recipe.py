@@ -3,7 +3,8 @@
 Each method package keeps its recipes in its own ``configs/`` folder and passes the file to
 :func:`load_recipe` (:attr:`bench.train.recipe_method.RecipeMethod.recipe_file`). A recipe file
 has a ``defaults`` mapping (the published recipe, profile ``paper``), a ``profiles`` mapping
-(``smoke``, ``quick``, ``paper``) of keys that differ from the defaults and, optionally, a
+(``smoke``, ``quick``, ``cpu-real``, ``paper``) of keys that differ from the defaults and,
+optionally, a
 ``variants`` mapping (for CAD: ``cad-nofgi``, ``cad-nodistill``) applied on top. Overrides
 (``key=value`` from the command line, or keyword arguments) must name existing keys; dotted keys
 reach into nested mappings (``augment.p_misalign=0.1``).
@@ -17,10 +18,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROFILES", "check_ranges", "load_recipe", "parse_value", "recipe_section",
-           "safe_load_plain"]
+__all__ = ["BASE_PROFILES", "PROFILES", "check_profile", "check_ranges", "load_recipe",
+           "parse_value", "recipe_section", "safe_load_plain"]
 
-PROFILES = ("smoke", "quick", "paper")
+#: every training profile; ``cpu-real`` (minutes on a CPU, sized to learn real EM volumes, not
+#: only the phantom: docs/notes/cpu-real-profile.md) must be spelled out in a recipe file that
+#: supports it, the other three fall back to the defaults for a file that does not list them
+PROFILES = ("smoke", "quick", "cpu-real", "paper")
+#: profiles that every recipe file supports, listed or not
+BASE_PROFILES = ("smoke", "quick", "paper")
 
 
 def _merge(base: dict[str, Any], upd: dict[str, Any], where: str, strict: bool) -> None:
@@ -203,7 +209,9 @@ def load_recipe(
     path
         The method's recipe file, e.g. ``cad/configs/cad.yaml``.
     profile
-        ``smoke`` (seconds, tests), ``quick`` (minutes on a CPU) or ``paper`` (published recipe).
+        ``smoke`` (seconds, tests), ``quick`` (minutes on a CPU, tuned on the phantom),
+        ``cpu-real`` (about ten CPU minutes, sized for real EM; only where the file lists it)
+        or ``paper`` (published recipe).
     overrides
         ``{key: value}``; string values are parsed with ``yaml.safe_load`` (so ``"1e-3"``,
         ``"[8, 64, 64]"`` and ``"true"`` work). Unknown keys raise ``KeyError`` listing the
@@ -225,6 +233,7 @@ def load_recipe(
     method = method or path.stem
     if not isinstance(doc, dict) or not isinstance(doc.get("defaults"), dict):
         raise ValueError(f"{path}: expected a YAML mapping with a 'defaults' mapping")
+    check_profile(doc, profile, path, method)
     recipe = copy.deepcopy(doc["defaults"])
     _merge(recipe, doc.get("profiles", {}).get(profile, {}) or {}, f"{path.name}:{profile}:", True)
     _merge(recipe, doc.get("variants", {}).get(method, {}) or {}, f"{path.name}:{method}:", True)
@@ -234,6 +243,21 @@ def load_recipe(
     recipe["method"] = method
     recipe["profile"] = profile
     return recipe
+
+
+def check_profile(doc: Any, profile: str, path: str | Path, method: str) -> None:
+    """``ValueError`` unless ``profile`` is known and, beyond :data:`BASE_PROFILES`, listed
+    under ``profiles`` of the recipe document ``doc`` (a method without a ``cpu-real`` entry
+    would otherwise run its published recipe; the file's comment says why it has none)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
+    if profile in BASE_PROFILES:
+        return
+    listed = (doc.get("profiles") or {}) if isinstance(doc, dict) else {}
+    if profile not in listed:
+        have = ", ".join(p for p in PROFILES if p in BASE_PROFILES or p in listed)
+        raise ValueError(f"method {method!r} has no {profile!r} profile (its recipe "
+                         f"{Path(path).name} lists none); its profiles: {have}")
 
 
 def recipe_section(path: str | Path | None, key: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from bench.data.types import Dataset, Volume
 SYNTHETIC_PROFILES: dict[str, tuple[int, int, int]] = {
     "smoke": (24, 96, 96),
     "quick": (64, 256, 256),
+    "cpu-real": (64, 256, 256),  # the cpu-real training profile on the quick phantom
     "paper": (125, 512, 512),
 }
 SPLITS = FractionSplits(min_test=8, min_val=2)
