@@ -92,9 +92,10 @@ def test_protocol_layer_passes_on_unchanged_code():
     (lambda mp: _replace_split(mp, "wafer4", {"train": (None, 0, 89), "val": (None, 90, 100),
                                               "test": (None, 100, 125)}),
      "dataset/wafer4/split/train[2]", 90, 89),
-    # a quick recipe: the learning rate doubled through the recipe loader
+    # every recipe's learning rate doubled through the recipe loader: the first quantity in
+    # sorted order is the cpu-real profile's
     (lambda mp: mp.setattr("bench.train.recipe_method.load_recipe", _doubling_lr()),
-     "recipe/cad-nodistill/paper/lr", 1e-4, 2e-4),
+     "recipe/cad-nodistill/cpu-real/lr", 1e-3, 2e-3),
 ])
 def test_protocol_layer_names_the_dataset_or_method_key_and_both_values(
         monkeypatch, change, quantity, golden, current):
@@ -112,7 +113,7 @@ def _replace_split(monkeypatch, name, ranges):
     from bench.data.splits import SectionRanges
 
     entry = registry.get_dataset(name)
-    monkeypatch.setitem(registry._ENTRIES, name, dataclasses.replace(
+    monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(
         entry, splits=SectionRanges(ranges, label="the paper protocol")))
 
 
