@@ -77,17 +77,12 @@ def _tables(side: Side, rows: pd.DataFrame, slabs: np.ndarray | None
     """seed -> slab tables of ``rows`` (one result of one side); the slab list; a reason when
     the tables are missing or cover other sub-volumes."""
     entries = load_overlap_tables(side.root, rows["run_id"].unique())
-    out: dict[int, stats.SlabTables] = {}
-    for r in rows.itertuples():
-        e = entries[(entries["run_id"] == r.run_id) & (entries["postprocess"] == r.postprocess)]
-        if e.empty:
-            return {}, slabs, f"{side.label}: run {r.run_id} has no overlap tables"
-        mine = np.unique(e["slab"])
-        slabs = mine if slabs is None else slabs
-        if not np.array_equal(mine, slabs):
-            return {}, slabs, "the runs have different test sub-volumes"
-        out[int(r.seed)] = stats.slab_tables(e, slabs)
-    return out, slabs, None
+    try:
+        tables, slabs = stats.seed_slab_tables(entries, rows, slabs)
+    except stats.SlabTablesError as exc:
+        why = f"{side.label}: {exc}" if exc.run_id else str(exc)
+        return {}, slabs, why
+    return tables, slabs, None
 
 
 def compare_sides(a: Side, b: Side, *, alpha: float = 0.05, n_boot: int = stats.N_BOOT,

@@ -121,6 +121,36 @@ def slab_tables(entries: pd.DataFrame, slabs: np.ndarray | None = None) -> SlabT
                       pairs % n_seg, len(slabs))
 
 
+class SlabTablesError(ValueError):
+    """:func:`seed_slab_tables` could not pair the runs: ``run_id`` names a run without
+    overlap tables; ``None`` means the runs cover other test sub-volumes."""
+
+    def __init__(self, run_id: str | None):
+        super().__init__(f"run {run_id} has no overlap tables" if run_id
+                         else "the runs have different test sub-volumes")
+        self.run_id = run_id
+
+
+def seed_slab_tables(entries: pd.DataFrame, rows: pd.DataFrame,
+                     slabs: np.ndarray | None = None
+                     ) -> tuple[dict[int, SlabTables], np.ndarray]:
+    """seed -> :func:`slab_tables` of each row of ``rows`` (one result: columns ``run_id``,
+    ``postprocess``, ``seed``) from the overlap-table ``entries`` of its run, and the slab
+    list they share (``slabs``, or the first run's). :class:`SlabTablesError` when a run has
+    no tables or covers other slabs."""
+    out: dict[int, SlabTables] = {}
+    for r in rows.itertuples():
+        e = entries[(entries["run_id"] == r.run_id) & (entries["postprocess"] == r.postprocess)]
+        if e.empty:
+            raise SlabTablesError(str(r.run_id))
+        mine = np.unique(e["slab"])
+        slabs = mine if slabs is None else slabs
+        if not np.array_equal(mine, slabs):
+            raise SlabTablesError(None)
+        out[int(r.seed)] = slab_tables(e, slabs)
+    return out, slabs
+
+
 def _slab_weights(rng: np.random.Generator, rows: int, n_slabs: int) -> np.ndarray:
     """Bootstrap draws of the slabs: how often each slab is drawn in each of ``rows`` resamples."""
     return rng.multinomial(n_slabs, np.full(n_slabs, 1.0 / n_slabs), size=rows).astype(float)

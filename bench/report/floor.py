@@ -53,17 +53,12 @@ def floor_of(summary: pd.DataFrame) -> pd.DataFrame:
 
 def _tables(entries: pd.DataFrame, rows: pd.DataFrame, slabs: np.ndarray | None
             ) -> tuple[dict[int, stats.SlabTables], np.ndarray | None, str]:
-    out: dict[int, stats.SlabTables] = {}
-    for r in rows.itertuples():
-        e = entries[(entries["run_id"] == r.run_id) & (entries["postprocess"] == r.postprocess)]
-        if e.empty:
-            return {}, slabs, f"run {r.run_id} has no overlap tables"
-        mine = np.unique(e["slab"])
-        slabs = mine if slabs is None else slabs
-        if not np.array_equal(mine, slabs):
-            return {}, slabs, "other test sub-volumes than the floor's run"
-        out[int(r.seed)] = stats.slab_tables(e, slabs)
-    return out, slabs, ""
+    try:
+        tables, slabs = stats.seed_slab_tables(entries, rows, slabs)
+    except stats.SlabTablesError as exc:
+        return {}, slabs, (str(exc) if exc.run_id else
+                           "other test sub-volumes than the floor's run")
+    return tables, slabs, ""
 
 
 def floor_verdicts(store: ResultsStore, selected: pd.DataFrame, summary: pd.DataFrame, *,
